@@ -1,0 +1,56 @@
+"""Shared fixtures.
+
+The real dataset mirrors are found through ``REPLICATION_MIRRORS`` (CI points
+it at ``../shared/data``). Outside CI a missing mirror skips the tests that
+need it, with the reason; in CI (``CI=true``) it fails them, because CI that
+silently skips its real-data checks proves nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Tests run many small models; more threads than cores only adds contention.
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require_mirror(archive_name: str) -> Path:
+    """Path of a mirrored archive, or skip (fail in CI) naming where we looked."""
+    dirs = [Path(d) for d in os.environ.get("REPLICATION_MIRRORS", "").split(os.pathsep) if d]
+    for folder in dirs:
+        candidate = folder / archive_name
+        if candidate.is_file():
+            return candidate
+    reason = (
+        f"dataset mirror {archive_name!r} not found in REPLICATION_MIRRORS={dirs or '(unset)'}; "
+        "set REPLICATION_MIRRORS to the folder holding the archives (e.g. ../shared/data)"
+    )
+    if in_ci():
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def mirror():
+    """``mirror("cifar10-jpeg.tgz")`` -> path of that archive, or skip/fail."""
+    return require_mirror
+
+
+@pytest.fixture
+def isolated_store(tmp_path, monkeypatch):
+    """A private data root, run store and checkpoint cache for one test."""
+    monkeypatch.setenv("REPLICATION_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("REPLICATION_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("REPLICATION_STORE", str(tmp_path / "runs"))
+    monkeypatch.delenv("REPLICATION_STORE_READONLY", raising=False)
+    return tmp_path
