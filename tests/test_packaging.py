@@ -1,0 +1,80 @@
+"""The install promises: pinned dependencies agree everywhere, CI runs README's command."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+
+import yaml
+
+from conftest import REPO
+
+
+def _requirement_pins(lines):
+    pins = {}
+    for line in lines:
+        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([^\s;]+)", line.strip())
+        if match:
+            pins[match.group(1).lower().replace("_", "-")] = match.group(2)
+    return pins
+
+
+def pyproject_pins():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    lines = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        lines += extra
+    return _requirement_pins(lines)
+
+
+def environment_pins():
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    return _requirement_pins(pip_section)
+
+
+def test_every_dependency_is_pinned():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    requirements = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        requirements += extra
+    unpinned = [r for r in requirements if "==" not in r]
+    assert not unpinned, f"unpinned requirements in pyproject.toml: {unpinned}"
+
+
+def test_torch_pins_are_the_ones_this_machine_has():
+    pins = pyproject_pins()
+    assert pins["torch"] == "2.14.1"
+    assert pins["torchvision"] == "0.29.1"
+
+
+def test_environment_yml_matches_pyproject():
+    assert environment_pins() == pyproject_pins(), (
+        "environment.yml and pyproject.toml pin different versions; update both together"
+    )
+
+
+def test_environment_yml_python_matches_requires_python():
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    requires = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert (python, requires) == ("python=3.11", ">=3.11")
+
+
+def test_ci_runs_readme_test_command():
+    readme = (REPO / "README.md").read_text()
+    ci = (REPO / ".ci" / "run").read_text()
+    match = re.search(r"^\s*(make test)\s*$", readme, flags=re.M)
+    assert match, "README must give the test command on a line of its own"
+    assert re.search(r"^make test$", ci, flags=re.M), ".ci/run must call README's test command exactly"
+
+
+def test_cli_help_is_useful():
+    out = subprocess.run(
+        [sys.executable, "-m", "replication", "--help"],
+        capture_output=True, text=True, check=True, cwd=REPO,
+    ).stdout
+    for word in ("data", "train", "reproduce", "REPLICATION_MIRRORS"):
+        assert word in out
