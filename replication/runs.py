@@ -1,0 +1,189 @@
+"""The run store: a training config -> its hash -> ``runs/<hash>/``.
+
+Every report asks ``runs.get(config)`` for the runs it needs. A stored run is
+returned at once (no training); a missing one is trained, resuming from the
+checkpoint in the git-ignored cache when a previous attempt was interrupted,
+and then stored. What is stored is small and meant to be committed:
+
+    runs/<hash>/config.json     the full config, the hash and the fields it covers
+    runs/<hash>/metrics.jsonl   one line per epoch (train loss/error, val top-1/top-5, lr, seconds, images/s)
+    runs/<hash>/summary.json    final metrics, wall time, precision, hardware, torch version
+    runs/<hash>/<name>.npy      artifacts figures need (conv1 kernels, neighbour indices, per-class errors)
+
+Checkpoints (large) live in ``$REPLICATION_CACHE/<hash>/checkpoint.pt``.
+
+Settings: ``REPLICATION_STORE`` (default ``<repo>/runs``), ``REPLICATION_CACHE``
+(default ``<repo>/.cache/replication``), and ``REPLICATION_STORE_READONLY=1``
+(CI): a miss is then an error naming the config and how to train it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from replication.train import (HASH_SCHEMA, TrainConfig, TrainResult, config_diff, config_hash,  # noqa: F401
+                               train)
+
+RunConfig = TrainConfig
+REPO = Path(__file__).resolve().parents[1]
+STORE = REPO / "runs"
+CACHE = REPO / ".cache" / "replication"
+
+
+def store_dir() -> Path:
+    """Where finished runs are stored: ``$REPLICATION_STORE`` or ``<repo>/runs``."""
+    return Path(os.environ.get("REPLICATION_STORE") or STORE)
+
+
+def cache_dir() -> Path:
+    """Where checkpoints live: ``$REPLICATION_CACHE`` or ``<repo>/.cache/replication``."""
+    return Path(os.environ.get("REPLICATION_CACHE") or CACHE)
+
+
+def read_only() -> bool:
+    return os.environ.get("REPLICATION_STORE_READONLY", "").lower() in {"1", "true", "yes"}
+
+
+def run_dir(config: TrainConfig) -> Path:
+    return store_dir() / config_hash(config)
+
+
+def checkpoint_path(config: TrainConfig) -> Path:
+    return cache_dir() / config_hash(config) / "checkpoint.pt"
+
+
+class RunNotStoredError(LookupError):
+    """The store is read-only and does not hold the requested run."""
+
+
+class StoreError(RuntimeError):
+    """A stored run is incomplete or does not match the config that asked for it."""
+
+
+@dataclass
+class Run:
+    """A finished run: its config, per-epoch metrics, summary and small artifacts."""
+
+    config: TrainConfig
+    hash: str
+    summary: dict
+    history: list[dict]
+    path: Path | None = None
+    _arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def metrics(self):
+        """Per-epoch metrics as a pandas DataFrame (one row per epoch)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.history)
+
+    @property
+    def artifact_names(self) -> list[str]:
+        names = set(self._arrays)
+        if self.path is not None:
+            names |= {p.stem for p in self.path.glob("*.npy")}
+        return sorted(names)
+
+    def artifact(self, name: str) -> np.ndarray:
+        """A stored array, e.g. ``run.artifact("conv1")``."""
+        if name in self._arrays:
+            return self._arrays[name]
+        if self.path is not None and (self.path / f"{name}.npy").exists():
+            return np.load(self.path / f"{name}.npy", allow_pickle=False)
+        raise KeyError(f"run {self.hash} has no artifact {name!r}; it has {self.artifact_names}. "
+                       "Artifacts are chosen by config fields (save_conv1, per_class_error, neighbours_k).")
+
+    @classmethod
+    def load(cls, path: Path) -> "Run":
+        """Read ``runs/<hash>/`` from disk."""
+        path = Path(path)
+        try:
+            record = json.loads((path / "config.json").read_text())
+            summary = json.loads((path / "summary.json").read_text())
+            history = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines() if line]
+        except (OSError, ValueError) as error:
+            raise StoreError(f"stored run {path} is incomplete or unreadable ({error}); "
+                             "delete the folder to train it again") from error
+        config = TrainConfig.from_dict(record["config"])
+        return cls(config, record["hash"], summary, history, path)
+
+
+def describe(config: TrainConfig) -> str:
+    """The config's hash and the fields where it differs from the defaults, for messages."""
+    return f"{config_hash(config)} {json.dumps(config_diff(config), sort_keys=True)}"
+
+
+def lookup(config: TrainConfig) -> Run | None:
+    """The stored run of ``config``, or None (never trains)."""
+    path = run_dir(config)
+    if not (path / "summary.json").exists():
+        return None
+    run = Run.load(path)
+    if run.hash != config_hash(config) or config_hash(run.config) != run.hash:
+        raise StoreError(f"{path} holds run {run.hash} whose config hashes to {config_hash(run.config)}, "
+                         f"but was asked for {config_hash(config)}; the store is inconsistent")
+    return run
+
+
+def get(config: TrainConfig, progress: bool = True, threads: int | None = None, device=None) -> Run:
+    """The stored run of ``config``, training (resumably) and storing it first when missing.
+
+    ``threads`` and ``device`` (default: the GPU when there is one) only matter
+    when it trains; they are not part of the config's hash.
+    """
+    if isinstance(config, dict):
+        config = TrainConfig.from_dict(config)
+    run = lookup(config)
+    if run is not None:
+        return run
+    if read_only():
+        raise RunNotStoredError(
+            f"run {describe(config)} is not in the run store {store_dir()} and "
+            "REPLICATION_STORE_READONLY=1 forbids training it here. Train it with "
+            f"`python -m replication train --config <file.yaml>` (the fields above; "
+            f"`--print-config` shows the hash, expect {config_hash(config)}) and commit runs/{config_hash(config)}/")
+    result = train(config, checkpoint=checkpoint_path(config), progress=progress, threads=threads, device=device)
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: only rank 0 writes
+        return Run(config, result.hash, result.summary, result.metrics, None, result.artifacts)
+    return Run.load(write(result))
+
+
+def write(result: TrainResult) -> Path:
+    """Store a finished run atomically: fill a temporary folder, then rename it to ``<hash>``."""
+    store = store_dir()
+    store.mkdir(parents=True, exist_ok=True)
+    target = store / result.hash
+    tmp = Path(tempfile.mkdtemp(prefix=f".{result.hash}.", dir=store))
+    try:
+        record = {"hash": result.hash, "schema": HASH_SCHEMA, "differs_from_defaults": config_diff(result.config),
+                  "config": result.config.to_dict()}
+        (tmp / "config.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+        (tmp / "metrics.jsonl").write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in result.metrics))
+        (tmp / "summary.json").write_text(json.dumps(result.summary, indent=1, sort_keys=True) + "\n")
+        for name, array in result.artifacts.items():
+            np.save(tmp / f"{name}.npy", np.asarray(array), allow_pickle=False)
+        if (target / "summary.json").exists():  # stored meanwhile by another process: keep that one
+            return target
+        if target.exists():  # a stale, incomplete record (no summary.json): replace it
+            shutil.rmtree(target)
+        os.rename(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def all_runs() -> list[Run]:
+    """Every run in the store (for indexes and notebooks)."""
+    store = store_dir()
+    if not store.exists():
+        return []
+    return [Run.load(p) for p in sorted(store.iterdir()) if (p / "summary.json").exists()]

@@ -1,0 +1,132 @@
+"""The run store: config -> hash -> runs/<hash>/, trained once, read back without training."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from replication import runs
+from replication.train import TrainConfig, config_hash, load_checkpoint
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny(**overrides) -> TrainConfig:
+    values = dict(model={"arch": "fig1", "paper_init": False}, dataset="synthetic", image_size=16,
+                  train_per_class=4, val_per_class=2, batch_size=20, epochs=2, lr=0.001,
+                  save_conv1=True, per_class_error=True)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def forbid_training(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("runs.get trained although the run is stored")
+
+    monkeypatch.setattr(runs, "train", refuse)
+
+
+def test_get_trains_stores_and_then_only_reads(isolated_store, monkeypatch):
+    cfg = tiny()
+    run = runs.get(cfg, progress=False)
+    folder = isolated_store / "runs" / config_hash(cfg)
+    assert run.path == folder and run.hash == config_hash(cfg)
+    assert {p.name for p in folder.iterdir()} == {"config.json", "metrics.jsonl", "summary.json",
+                                                  "conv1.npy", "per_class_error.npy"}
+    record = json.loads((folder / "config.json").read_text())
+    assert record["hash"] == run.hash and TrainConfig.from_dict(record["config"]) == cfg
+    assert record["differs_from_defaults"]["dataset"] == "synthetic"
+    assert len((folder / "metrics.jsonl").read_text().splitlines()) == 2
+    # the checkpoint lives in the cache, not in the store
+    assert load_checkpoint(isolated_store / "cache" / run.hash / "checkpoint.pt", run.hash)["epoch"] == 2
+    assert not [p for p in (isolated_store / "runs").iterdir() if p.name.startswith(".")]
+
+    forbid_training(monkeypatch)
+    again = runs.get(TrainConfig.from_dict(cfg.to_dict()), progress=False)
+    assert again.history == run.history and again.summary == run.summary and again.config == cfg
+    assert list(again.metrics["epoch"]) == [1, 2]
+    assert again.artifact("conv1").shape == (1, 32, 3, 5, 5)
+    np.testing.assert_array_equal(again.artifact("per_class_error"), run.artifact("per_class_error"))
+    assert again.artifact_names == ["conv1", "per_class_error"]
+    with pytest.raises(KeyError, match="no artifact 'neighbours'"):
+        again.artifact("neighbours")
+    assert [r.hash for r in runs.all_runs()] == [run.hash]
+
+
+def test_summary_records_numbers_and_provenance(isolated_store):
+    summary = runs.get(tiny(epochs=1), progress=False).summary
+    for key in ("val_top1", "val_top5", "wall_seconds", "train_seconds", "precision", "torch", "hardware",
+                "config_hash", "epochs"):
+        assert key in summary, key
+    assert summary["hardware"]["torch_threads"] == 1
+
+
+def test_read_only_store_refuses_to_train_and_says_how(isolated_store, monkeypatch):
+    monkeypatch.setenv("REPLICATION_STORE_READONLY", "1")
+    cfg = tiny(seed=11)
+    with pytest.raises(runs.RunNotStoredError) as error:
+        runs.get(cfg, progress=False)
+    message = str(error.value)
+    assert config_hash(cfg) in message and '"seed": 11' in message
+    assert "python -m replication train" in message and "REPLICATION_STORE_READONLY" in message
+    assert not (isolated_store / "runs").exists() or not any((isolated_store / "runs").iterdir())
+
+
+def test_read_only_store_serves_stored_runs(isolated_store, monkeypatch):
+    cfg = tiny(epochs=1)
+    runs.get(cfg, progress=False)
+    monkeypatch.setenv("REPLICATION_STORE_READONLY", "1")
+    forbid_training(monkeypatch)
+    assert runs.get(cfg).summary["epochs"] == 1
+
+
+def test_get_resumes_from_the_cached_checkpoint(isolated_store, monkeypatch):
+    """A run interrupted after epoch 1 (its checkpoint in the cache) is finished, not restarted."""
+    from replication.train import train
+
+    cfg = tiny(epochs=2)
+    stopped = cfg.replace(epochs=1)
+    train(stopped, checkpoint=isolated_store / "one.pt", progress=False)
+    state = load_checkpoint(isolated_store / "one.pt")
+    state["config_hash"] = config_hash(cfg)  # pretend the 2-epoch run was killed after epoch 1
+    runs.checkpoint_path(cfg).parent.mkdir(parents=True)
+    torch.save(state, runs.checkpoint_path(cfg))
+    epochs_trained = []
+    real_train = runs.train
+
+    def counting_train(*args, **kwargs):
+        kwargs["after_epoch"] = lambda trainer, epoch, row: epochs_trained.append(epoch)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "train", counting_train)
+    run = runs.get(cfg, progress=False)
+    assert epochs_trained == [2] and len(run.history) == 2
+
+
+def test_incomplete_record_is_retrained_and_unreadable_one_is_reported(isolated_store):
+    cfg = tiny(epochs=1)
+    folder = runs.run_dir(cfg)
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")  # no summary.json: an interrupted write
+    assert runs.get(cfg, progress=False).summary["epochs"] == 1
+    (folder / "metrics.jsonl").write_text("not json\n")
+    with pytest.raises(runs.StoreError, match="incomplete or unreadable"):
+        runs.get(cfg)
+
+
+def test_store_and_cache_locations_follow_the_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv("REPLICATION_STORE", raising=False)
+    monkeypatch.delenv("REPLICATION_CACHE", raising=False)
+    assert runs.store_dir() == runs.REPO / "runs"
+    assert runs.checkpoint_path(TrainConfig()).parent == runs.REPO / ".cache" / "replication" / config_hash(TrainConfig())
+    monkeypatch.setenv("REPLICATION_STORE", str(tmp_path / "s"))
+    assert runs.run_dir(TrainConfig()) == tmp_path / "s" / config_hash(TrainConfig())
