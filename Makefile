@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests reports/smoke reports/cpu --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 reproduce: $(STAMP)
 	$(PY) -m replication reproduce --profile $(PROFILE) $(if $(ONLY),--only $(ONLY),)

@@ -1,0 +1,140 @@
+"""Profiles: the scale a notebook runs at, and the checks on its parameters.
+
+A profile is a YAML file of papermill parameters in ``profiles/``
+(``smoke.yaml``, ``cpu.yaml``, ``paper.yaml``; see DESIGN.md's table), passed
+to papermill with ``-f`` or by ``python -m replication reproduce --profile``.
+Every notebook has the same ``parameters`` cell (``PARAMETERS`` below, with
+the cpu profile's values as defaults), and its first code cell calls
+:func:`validate_parameters`, so an unknown profile, a wrong type, negative
+epochs or a missing dataset stops the notebook in its first cells, before any
+training, with a message that names the parameter.
+
+This module imports neither torch nor pandas, so that check costs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILES_DIR = REPO / "profiles"
+
+#: The parameters every notebook takes, in the order of its parameters cell.
+PARAMETERS = ("profile", "seeds", "epochs", "data_root", "device", "precision")
+PRECISIONS = ("fp32", "bf16")
+DEVICE_KINDS = ("cpu", "cuda", "mps")
+
+
+class ParameterError(ValueError):
+    """A notebook parameter or profile that cannot be used; the message names it."""
+
+
+def available_profiles(profiles_dir: Path | None = None) -> list[str]:
+    """Names of the profiles in ``profiles/`` (``smoke``, ``cpu``, ``paper``)."""
+    return sorted(p.stem for p in Path(profiles_dir or PROFILES_DIR).glob("*.yaml"))
+
+
+def profile_path(name: str, profiles_dir: Path | None = None) -> Path:
+    folder = Path(profiles_dir or PROFILES_DIR)
+    known = available_profiles(folder)
+    if not isinstance(name, str) or name not in known:
+        raise ParameterError(
+            f"parameter 'profile': unknown profile {name!r}; choose one of {', '.join(known)} "
+            f"(the files {folder}/<profile>.yaml)")
+    return folder / f"{name}.yaml"
+
+
+def load_profile(name: str, profiles_dir: Path | None = None) -> dict[str, Any]:
+    """The parameters of one profile, checked: exactly ``PARAMETERS``, valid values,
+    and ``profile`` equal to the file's name."""
+    path = profile_path(name, profiles_dir)
+    params = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(params, dict):
+        raise ParameterError(f"{path}: a profile is a mapping of parameter: value, got {type(params).__name__}")
+    missing = [p for p in PARAMETERS if p not in params]
+    unknown = [p for p in params if p not in PARAMETERS]
+    if missing or unknown:
+        raise ParameterError(f"{path}: parameters must be exactly {', '.join(PARAMETERS)}"
+                             + (f"; missing {', '.join(missing)}" if missing else "")
+                             + (f"; unknown {', '.join(map(str, unknown))}" if unknown else ""))
+    if params["profile"] != name:
+        raise ParameterError(f"{path}: parameter 'profile' is {params['profile']!r}, expected {name!r}")
+    validate_parameters(**params, profiles_dir=profiles_dir, check_paths=False)
+    return params
+
+
+def _fail(name: str, problem: str, value: Any) -> None:
+    raise ParameterError(f"parameter {name!r}: {problem}, got {value!r} ({type(value).__name__})")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_parameters(
+    *,
+    profile: Any,
+    seeds: Any,
+    epochs: Any,
+    data_root: Any,
+    device: Any,
+    precision: Any,
+    datasets: Iterable[str] = (),
+    profiles_dir: Path | None = None,
+    check_paths: bool = True,
+) -> dict[str, Any]:
+    """Check a notebook's parameters; return them normalised (seeds as a list).
+
+    Raises :class:`ParameterError` (a ``ValueError``) naming the first bad
+    parameter. ``datasets`` are the datasets this notebook needs; each must be
+    known to ``replication.data`` and findable (prepared in the data root or
+    archived in a mirror) -- checked here so a notebook fails before training.
+    """
+    profile_path(profile, profiles_dir)
+    if isinstance(seeds, tuple):
+        seeds = list(seeds)
+    if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds):
+        _fail("seeds", "must be a non-empty list of non-negative integers such as [0, 1, 2]", seeds)
+    if len(set(seeds)) != len(seeds):
+        _fail("seeds", "must not repeat a seed", seeds)
+    if epochs is not None and not (_is_int(epochs) and epochs >= 1):
+        _fail("epochs", "must be a positive integer, or None for each experiment's own default", epochs)
+    if data_root is not None:
+        if not isinstance(data_root, (str, os.PathLike)) or not str(data_root):
+            _fail("data_root", "must be a folder path, or None for REPLICATION_DATA's default", data_root)
+        if check_paths and not Path(data_root).expanduser().is_dir():
+            _fail("data_root", "must be an existing folder", str(data_root))
+    if not isinstance(device, str) or device.split(":", 1)[0] not in DEVICE_KINDS or (
+            ":" in device and not device.split(":", 1)[1].isdigit()):
+        _fail("device", f"must be one of {', '.join(DEVICE_KINDS)} (optionally 'cuda:N')", device)
+    if precision not in PRECISIONS:
+        _fail("precision", f"must be one of {', '.join(PRECISIONS)}", precision)
+    for name in datasets:
+        require_dataset(name, data_root)
+    return {"profile": profile, "seeds": list(seeds), "epochs": epochs,
+            "data_root": None if data_root is None else str(data_root),
+            "device": device, "precision": precision}
+
+
+def require_dataset(name: str, data_root: str | None = None) -> None:
+    """Fail, naming the dataset, where we looked and how to get it, when a dataset
+    the notebook needs is neither cached, extracted nor archived (data root or
+    REPLICATION_MIRRORS). Nothing is extracted or hashed here: it is a quick look."""
+    from replication import data  # imported only for notebooks that need data
+
+    try:
+        spec = data.get_spec(name)
+    except data.UnknownDatasetError as error:
+        raise ParameterError(f"dataset {name!r}: {error.args[0] if error.args else error}") from None
+    root = Path(data_root).expanduser() if data_root is not None else data.data_root()
+    states = [(variant, data.variant_state(spec, variant, root)) for variant in spec.variants]
+    if any(not state.startswith("missing") for _, state in states):
+        return
+    lines = [f"dataset {name!r} is not available (parameter 'data_root'={data_root!r}, data root {root}, "
+             f"REPLICATION_MIRRORS={os.environ.get('REPLICATION_MIRRORS', '(unset)')}):"]
+    lines += [f"  [{variant.label}] {state}" for variant, state in states]
+    raise ParameterError("\n".join(lines))

@@ -1,0 +1,264 @@
+"""Execute the claim notebooks into reports/<profile>/ (papermill), then rebuild the index.
+
+  python -m replication reproduce                       every notebook, cpu profile
+  python -m replication reproduce --profile smoke       the CI scale (make smoke)
+  python -m replication reproduce --only 01 03          some notebooks, by number
+  python -m replication reproduce -p seeds "[0, 1]"     override a parameter (YAML value)
+  python -m replication reproduce --index-only          only regenerate reports/README.md
+
+Each notebook notebooks/NN_topic.ipynb runs with the parameters of
+profiles/<profile>.yaml (as `papermill -f` would pass them) on the `python3`
+kernel, which must be this environment's ipykernel. It runs in a staging
+folder under build/; only when every cell succeeds are the executed notebook,
+its claims JSON and its PNG figures moved into reports/<profile>/. A failed
+notebook leaves the previous report in place, is kept under build/failed/ for
+inspection, and makes the command exit non-zero, naming the notebook and the
+cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import yaml
+
+from replication import profiles
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS_DIR = REPO / "notebooks"
+REPORTS_DIR = REPO / "reports"
+BUILD_DIR = REPO / "build"
+KERNEL_NAME = "python3"
+REPORT_DIR_ENV = "REPLICATION_REPORT_DIR"  # = replication.reports.REPORT_DIR_ENV (not imported: it loads torch)
+
+
+@dataclass
+class Outcome:
+    notebook: str
+    ok: bool
+    seconds: float
+    message: str
+
+
+# ---------------------------------------------------------------------------
+# Which notebooks, with which parameters, on which kernel
+# ---------------------------------------------------------------------------
+
+def find_notebooks(only: Sequence[str] | None = None, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """notebooks/NN_topic.ipynb in order; ``only`` selects by number ("01") or name."""
+    available = sorted(p for p in Path(notebooks_dir).glob("[0-9][0-9]_*.ipynb"))
+    if not only:
+        return available
+    chosen, unknown = [], []
+    for wanted in only:
+        stem = Path(wanted).stem
+        matches = [p for p in available if p.stem == stem or p.stem.split("_", 1)[0] == stem]
+        if matches:
+            chosen += [m for m in matches if m not in chosen]
+        else:
+            unknown.append(wanted)
+    if unknown:
+        names = ", ".join(p.stem for p in available) or "(none)"
+        raise profiles.ParameterError(f"--only: no notebook {', '.join(map(repr, unknown))}; notebooks: {names}")
+    return sorted(chosen)
+
+
+def parameters_for(profile: str, overrides: Sequence[tuple[str, str]] = (),
+                   profiles_dir: Path | None = None) -> dict[str, Any]:
+    """The profile's parameters (what `papermill -f profiles/<profile>.yaml` passes), with
+    ``-p NAME VALUE`` overrides parsed as YAML, validated before any kernel starts."""
+    params = profiles.load_profile(profile, profiles_dir)
+    for name, text in overrides:
+        if name not in profiles.PARAMETERS:
+            raise profiles.ParameterError(
+                f"parameter {name!r}: unknown; parameters are {', '.join(profiles.PARAMETERS)}")
+        if name == "profile":
+            raise profiles.ParameterError("parameter 'profile': choose it with --profile")
+        params[name] = yaml.safe_load(text)
+    profiles.validate_parameters(**params, profiles_dir=profiles_dir)
+    return params
+
+
+def kernel_problem() -> str | None:
+    """Why the ``python3`` kernel would not run this interpreter, or None.
+
+    jupyter_client runs a kernelspec whose argv starts with plain ``python``
+    (ipykernel's native spec, installed in the venv's share/jupyter) with the
+    interpreter that launches it, i.e. this one.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+    except NoSuchKernel:
+        return (f"no {KERNEL_NAME!r} kernel; install this environment's with "
+                f"`{sys.executable} -m ipykernel install --sys-prefix`")
+    program = spec.argv[0]
+    if program in {"python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}"}:
+        return None
+    if os.path.abspath(program) == os.path.abspath(sys.executable):
+        return None
+    return (f"the {KERNEL_NAME!r} kernel ({spec.resource_dir}) runs {program}, not {sys.executable}; "
+            f"reinstall it with `{sys.executable} -m ipykernel install --sys-prefix`")
+
+
+# ---------------------------------------------------------------------------
+# Executing one notebook
+# ---------------------------------------------------------------------------
+
+def _first_line(source: str) -> str:
+    lines = [ln.strip() for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    return (lines[0][:70] + ("…" if len(lines[0]) > 70 else "")) if lines else ""
+
+
+def _publish(staging: Path, stem: str, target: Path) -> None:
+    """Move the notebook's files from staging into the report folder, dropping
+    figures of the previous run that this run no longer makes."""
+    target.mkdir(parents=True, exist_ok=True)
+    produced = {p.name for p in staging.iterdir() if p.is_file() and p.name.startswith(stem)}
+    for old in target.glob(f"{stem}_*.png"):
+        if old.name not in produced:
+            old.unlink()
+    # the notebook last: a report is complete once its .ipynb is in place
+    for name in sorted(produced, key=lambda n: n.endswith(".ipynb")):
+        shutil.move(str(staging / name), str(target / name))
+
+
+def execute(notebook: Path, profile: str, parameters: dict[str, Any], reports_dir: Path = REPORTS_DIR,
+            build_dir: Path = BUILD_DIR, cell_timeout: int | None = None) -> Outcome:
+    """Run one notebook with papermill into a staging folder; publish it only on success."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    stem = notebook.stem
+    (build_dir / "staging").mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{profile}-{stem}-", dir=build_dir / "staging"))
+    output = staging / f"{stem}.ipynb"
+    previous = os.environ.get(REPORT_DIR_ENV)
+    os.environ[REPORT_DIR_ENV] = str(staging)  # the kernel inherits it: JSON and figures go to staging
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(output), parameters=parameters, kernel_name=KERNEL_NAME,
+            progress_bar=False, log_output=False, cwd=str(staging), execution_timeout=cell_timeout,
+        )
+    except PapermillExecutionError as error:
+        failed = _keep_failed(output, build_dir / "failed" / profile)
+        message = (f"{stem}: cell {error.cell_index} (In [{error.exec_count}]: {_first_line(error.source)}) "
+                   f"raised {error.ename}: {error.evalue}" + (f"; executed notebook kept at {failed}" if failed else ""))
+        return Outcome(stem, False, time.perf_counter() - start, message)
+    except Exception as error:  # kernel died, timeout, unreadable notebook...
+        failed = _keep_failed(output, build_dir / "failed" / profile)
+        message = (f"{stem}: {type(error).__name__}: {str(error).strip().splitlines()[-1] if str(error).strip() else ''}"
+                   + (f"; executed notebook kept at {failed}" if failed else ""))
+        return Outcome(stem, False, time.perf_counter() - start, message)
+    finally:
+        if previous is None:
+            os.environ.pop(REPORT_DIR_ENV, None)
+        else:
+            os.environ[REPORT_DIR_ENV] = previous
+    seconds = time.perf_counter() - start
+    if not (staging / f"{stem}.json").is_file():
+        shutil.rmtree(staging, ignore_errors=True)
+        return Outcome(stem, False, seconds, f"{stem}: ran, but wrote no {stem}.json (no `report.write()` cell?)")
+    _publish(staging, stem, Path(reports_dir) / profile)
+    shutil.rmtree(staging, ignore_errors=True)
+    return Outcome(stem, True, seconds, _summary(Path(reports_dir) / profile / f"{stem}.json"))
+
+
+def _keep_failed(output: Path, folder: Path) -> Path | None:
+    if not output.is_file():
+        shutil.rmtree(output.parent, ignore_errors=True)
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = folder / output.name
+    shutil.move(str(output), str(kept))
+    shutil.rmtree(output.parent, ignore_errors=True)
+    return kept
+
+
+def _summary(json_path: Path) -> str:
+    import json
+
+    entries = json.loads(json_path.read_text())["claims"]
+    counts: dict[str, int] = {}
+    for entry in entries:
+        counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in counts.items())
+
+
+# ---------------------------------------------------------------------------
+# The command
+# ---------------------------------------------------------------------------
+
+def reproduce(profile: str = "cpu", only: Sequence[str] | None = None, overrides: Sequence[tuple[str, str]] = (),
+              notebooks_dir: Path = NOTEBOOKS_DIR, reports_dir: Path = REPORTS_DIR, build_dir: Path = BUILD_DIR,
+              profiles_dir: Path | None = None, cell_timeout: int | None = None,
+              log: Callable[[str], None] = print) -> int:
+    """Execute notebooks into ``reports_dir/<profile>/`` and rebuild the index; 0 when all succeed."""
+    try:
+        params = parameters_for(profile, overrides, profiles_dir)
+        notebooks = find_notebooks(only, notebooks_dir)
+    except profiles.ParameterError as error:
+        log(f"error: {error}")
+        return 2
+    if not notebooks:
+        log(f"error: no notebooks NN_topic.ipynb in {notebooks_dir}")
+        return 2
+    problem = kernel_problem()
+    if problem:
+        log(f"error: {problem}")
+        return 2
+    outcomes = []
+    for number, notebook in enumerate(notebooks, start=1):
+        log(f"[{number}/{len(notebooks)}] {notebook.stem} (profile {profile}) ...")
+        outcome = execute(notebook, profile, params, Path(reports_dir), Path(build_dir), cell_timeout)
+        state = "ok" if outcome.ok else "FAILED"
+        log(f"[{number}/{len(notebooks)}] {notebook.stem} {state} in {outcome.seconds:.0f} s: {outcome.message}")
+        outcomes.append(outcome)
+    from replication import reports
+
+    index = reports.write_index(Path(reports_dir))
+    failed = [o for o in outcomes if not o.ok]
+    log(f"index: {index}")
+    if failed:
+        log(f"{len(failed)} of {len(outcomes)} notebooks failed (their previous reports are unchanged): "
+            + "; ".join(o.message for o in failed))
+        return 1
+    return 0
+
+
+def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="cpu",
+                        help="profiles/<PROFILE>.yaml: smoke, cpu (default) or paper")
+    parser.add_argument("--only", nargs="+", metavar="NN",
+                        help="run only these notebooks, by number (01) or name (01_architecture)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="override one parameter of the profile; VALUE is YAML, e.g. -p seeds '[0, 1]'")
+    parser.add_argument("--cell-timeout", type=int, default=None, metavar="SECONDS",
+                        help="fail a notebook whose cell runs longer than this (default: no limit)")
+    parser.add_argument("--list", action="store_true", help="list the notebooks and profiles, run nothing")
+    parser.add_argument("--index-only", action="store_true", help="only regenerate reports/README.md")
+
+
+def cli_main(args: argparse.Namespace) -> int:
+    if args.list:
+        for notebook in find_notebooks():
+            print(notebook.relative_to(REPO))
+        print("profiles:", ", ".join(profiles.available_profiles()))
+        return 0
+    if args.index_only:
+        from replication import reports
+
+        print(f"index: {reports.write_index(REPORTS_DIR)}")
+        return 0
+    return reproduce(args.profile, args.only, [tuple(p) for p in args.parameter],
+                     cell_timeout=args.cell_timeout, log=lambda line: print(line, flush=True))

@@ -1,0 +1,204 @@
+"""The claims registry, the 95% intervals and the rules that turn measurements into statuses."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from replication import claims
+from replication.claims import (
+    INCONCLUSIVE, NOT_EVALUATED, NOT_REPRODUCED, PARTLY_REPRODUCED, REPRODUCED, Claim,
+)
+
+
+def make_claim(rule: str, paper_value, **params) -> Claim:
+    return Claim(id="test.claim", notebook="99_test", statement="a test claim", paper_value=paper_value,
+                 paper_display=str(paper_value), source={"section": "0"}, unit="count", rule=rule,
+                 params=params)
+
+
+def judge(rule: str, paper_value, measurement, **params) -> str:
+    return claims.RULES[rule](make_claim(rule, paper_value, **params), measurement)
+
+
+# --------------------------------------------------------------------------- statistics
+
+@pytest.mark.parametrize("df, expected", [(1, 12.7062), (2, 4.3027), (4, 2.7764), (10, 2.2281),
+                                          (30, 2.0423), (1e6, 1.9600)])
+def test_student_t_quantile_matches_tables(df, expected):
+    assert claims.student_t_quantile(0.975, df) == pytest.approx(expected, abs=1e-4)
+
+
+def test_student_t_cdf_is_symmetric_and_fractional_df_interpolates():
+    assert claims.student_t_cdf(0.0, 3) == pytest.approx(0.5)
+    assert claims.student_t_cdf(-1.3, 7) == pytest.approx(1 - claims.student_t_cdf(1.3, 7))
+    q = claims.student_t_quantile(0.975, 4.5)
+    assert claims.student_t_quantile(0.975, 5) < q < claims.student_t_quantile(0.975, 4)
+
+
+def test_t_interval_over_seeds():
+    low, high = claims.t_interval([1.0, 2.0, 3.0])
+    half = 4.3027 * 1.0 / math.sqrt(3)
+    assert (low, high) == pytest.approx((2 - half, 2 + half), abs=1e-3)
+    assert claims.t_interval([5.0]) is None
+
+
+def test_welch_interval_of_a_difference():
+    a, b = [10.0, 11.0, 12.0], [7.0, 8.0, 9.0, 8.0]
+    low, high = claims.welch_interval(a, b)
+    assert low < 3.0 < high and low > 0  # mean difference 3, clearly positive
+    # Welch's df here: (1/3 + 2/3/4)^2 / ((1/3)^2/2 + (1/6)^2/3) = 0.25 / 0.06481 = 3.857
+    se = math.sqrt(1 / 3 + (2 / 3) / 4)
+    assert (high - low) / 2 == pytest.approx(claims.student_t_quantile(0.975, 3.857) * se, rel=1e-3)
+    assert claims.welch_interval([1.0, 1.0], [0.0, 0.0]) == (1.0, 1.0)
+    assert claims.welch_interval([1.0], [0.0, 0.5]) is None
+
+
+# --------------------------------------------------------------------------- rules
+
+def test_exact_rule():
+    assert judge("exact", [55, 55, 96], claims.exact_measurement((55, 55, 96))) == REPRODUCED
+    assert judge("exact", [55, 55, 96], claims.exact_measurement([54, 54, 96])) == NOT_REPRODUCED
+
+
+@pytest.mark.parametrize("measured, status", [(60_000_000, REPRODUCED), (62_900_000, REPRODUCED),
+                                              (57_200_000, REPRODUCED), (63_100_000, NOT_REPRODUCED),
+                                              (57_000_000, NOT_REPRODUCED)])
+def test_ratio_within_factor(measured, status):
+    assert judge("ratio_within_factor", 60_000_000, {"value": measured}, factor=1.05) == status
+
+
+SEEDS = [0, 1, 2]
+
+
+@pytest.mark.parametrize("a, b, status", [
+    ([30.0, 31.0, 29.5], [28.0, 28.5, 27.5], REPRODUCED),         # +2.2 vs the paper's +2: size within 2x
+    ([28.4, 28.6, 28.5], [28.0, 28.1, 28.05], PARTLY_REPRODUCED),  # +0.45: right way, 4x too small
+    ([28.0, 30.0, 27.0], [28.5, 27.0, 29.0], INCONCLUSIVE),       # interval spans zero
+    ([26.0, 26.5, 25.5], [28.0, 28.5, 27.5], NOT_REPRODUCED),     # clearly the other way
+])
+def test_difference_direction_follows_the_principle(a, b, status):
+    measurement = claims.difference_measurement(a, b, SEEDS)
+    assert judge("difference_direction", 2.0, measurement, factor=2.0) == status
+
+
+def test_difference_direction_needs_two_seeds_a_group():
+    measurement = claims.difference_measurement([30.0], [20.0], [0])
+    assert measurement["ci95"] is None
+    assert judge("difference_direction", 2.0, measurement, factor=2.0) == INCONCLUSIVE
+
+
+def test_difference_direction_on_ratios():
+    """"Six times faster": epochs to 25% error, tanh over ReLU, compared as a ratio."""
+    tanh, relu = [36.0, 40.0, 38.0], [6.0, 7.0, 6.5]
+    measurement = claims.difference_measurement(tanh, relu, SEEDS, scale="log")
+    assert measurement["value"] == pytest.approx(5.852, abs=0.001)  # geometric means
+    low, high = measurement["ci95"]
+    assert 1 < low < measurement["value"] < high
+    assert judge("difference_direction", 6.0, measurement, factor=1.5) == REPRODUCED
+    slower = claims.difference_measurement([12.0, 13.0, 12.5], relu, SEEDS, scale="log")  # only ~2x
+    assert judge("difference_direction", 6.0, slower, factor=1.5) == PARTLY_REPRODUCED
+
+
+def test_missing_measurement_is_not_evaluated():
+    assert claims.verdict("arch.params", None) == NOT_EVALUATED
+    assert judge("not_evaluated", 1, {"value": 1}) == NOT_EVALUATED
+
+
+def test_seeded_measurement_records_values_and_interval():
+    m = claims.seeded_measurement([1.0, 2.0, 3.0], [0, 1, 2])
+    assert m["value"] == 2.0 and m["seeds"] == [0, 1, 2] and len(m["ci95"]) == 2
+    with pytest.raises(ValueError, match="3 values for 2 seeds"):
+        claims.seeded_measurement([1.0, 2.0, 3.0], [0, 1])
+
+
+# --------------------------------------------------------------------------- registry
+
+def test_every_registered_claim_is_well_formed():
+    assert claims.CLAIMS
+    for claim in claims.CLAIMS.values():
+        assert claim.rule in claims.RULES, claim.id
+        assert set(claim.source) <= {"section", "figure", "table", "other"} and claim.source, claim.id
+        assert claim.notebook[:2].isdigit() and claim.notebook[2] == "_", claim.id
+        claims.format_value(claim.paper_value, claim.unit)  # displayable
+        if claim.rule in ("ratio_within_factor", "difference_direction"):
+            assert float(claim.params["factor"]) > 1.0, claim.id
+
+
+def test_unknown_claim_and_rule_are_named():
+    with pytest.raises(KeyError, match="arch.params"):
+        claims.get_claim("arch.nonsense")
+    with pytest.raises(ValueError, match="unknown rule 'by_eye'"):
+        claims.register(dataclasses.replace(make_claim("exact", 1), rule="by_eye"))
+
+
+# --------------------------------------------------------------------------- notebook 01
+
+def test_architecture_measurements_and_statuses():
+    measured = claims.measure_architecture()
+    assert list(measured) == [c.id for c in claims.claims_for("01_architecture")]
+    values = {cid: item["measurement"]["value"] for cid, item in measured.items()}
+    assert values["arch.params"] == 60_965_224
+    assert values["arch.neurons"] == 658_272
+    assert values["arch.neurons_per_layer"][0] == 290_400  # 55 x 55 x 96, not the printed 253,440
+    assert values["arch.cross_tower_layers"] == ["conv3", "fc6", "fc7", "fc8"]
+    statuses = {cid: claims.verdict(cid, item["measurement"]) for cid, item in measured.items()}
+    assert statuses.pop("arch.neurons_per_layer") == NOT_REPRODUCED  # the paper's erratum
+    assert set(statuses.values()) == {REPRODUCED}
+
+
+def test_fig2_constants_agree_with_the_models_module():
+    from replication import models
+
+    assert claims.FIG2_NEURONS == models.PAPER_FIG2["neurons"]
+    assert [s[0] for s in claims.FIG2_OUTPUT_SHAPES[:5]] == models.PAPER_FIG2["feature_maps"]
+
+
+def test_conv1_sides_explain_224_vs_227():
+    sides = [row["conv1 output"][0] for row in claims.conv1_output_sides()]
+    assert sides == [54, 55, 55]
+
+
+# --------------------------------------------------------------------------- recomputing statuses
+
+def report_with(claim_id: str, measurement) -> dict:
+    claim = claims.get_claim(claim_id)
+    return {"claims": [{"id": claim_id, "measured": measurement, "status": claims.verdict(claim_id, measurement),
+                        "rule": claim.rule_spec(), "paper": {"value": claim.paper_value}}]}
+
+
+def test_recompute_statuses_accepts_a_consistent_report():
+    assert claims.recompute_statuses(report_with("arch.params", {"value": 60_965_224})) == []
+
+
+def test_recompute_statuses_catches_a_changed_measurement():
+    report = report_with("arch.params", {"value": 60_965_224})
+    report["claims"][0]["measured"]["value"] = 30_000_000
+    problems = claims.recompute_statuses(report)
+    assert problems and "rule gives 'not reproduced'" in problems[0]
+
+
+def test_recompute_statuses_catches_a_changed_rule(monkeypatch):
+    report = report_with("arch.params", {"value": 60_965_224})
+    strict = dataclasses.replace(claims.CLAIMS["arch.params"], params={"factor": 1.001})
+    monkeypatch.setitem(claims.CLAIMS, "arch.params", strict)
+    problems = claims.recompute_statuses(report)
+    assert any("rule gives 'not reproduced'" in p for p in problems)
+
+
+# --------------------------------------------------------------------------- display
+
+@pytest.mark.parametrize("value, unit, text", [
+    (60_965_224, "count", "60,965,224"), ([55, 55, 96], "shape", "55×55×96"),
+    ([[13, 13, 256], [4096]], "shapes", "13×13×256, 4096"), (0.4567, "percent", "0.5%"),
+    (1.234, "percentage points", "+1.2 pp"), (5.844, "ratio", "5.84×"), (None, "count", "—"),
+])
+def test_format_value(value, unit, text):
+    assert claims.format_value(value, unit) == text
+
+
+def test_format_measurement_shows_interval_and_seeds():
+    m = claims.seeded_measurement([40.0, 41.0, 42.0], [0, 1, 2])
+    assert claims.format_measurement(m, "percent") == "41.0% [38.5%, 43.5%] (3 seeds)"
