@@ -47,12 +47,21 @@ def cache_dir() -> Path:
     return Path(os.environ.get("REPLICATION_CACHE") or CACHE)
 
 
+def scratch_store_dir() -> Path:
+    """The uncommitted store for throw-away runs (the smoke profile): ``<cache>/scratch-runs``.
+
+    Smoke reports train from scratch in CI on purpose, so the read-only guard
+    of the committed store does not apply here.
+    """
+    return cache_dir() / "scratch-runs"
+
+
 def read_only() -> bool:
     return os.environ.get("REPLICATION_STORE_READONLY", "").lower() in {"1", "true", "yes"}
 
 
-def run_dir(config: TrainConfig) -> Path:
-    return store_dir() / config_hash(config)
+def run_dir(config: TrainConfig, store: Path | None = None) -> Path:
+    return (store or store_dir()) / config_hash(config)
 
 
 def checkpoint_path(config: TrainConfig) -> Path:
@@ -121,9 +130,9 @@ def describe(config: TrainConfig) -> str:
     return f"{config_hash(config)} {json.dumps(config_diff(config), sort_keys=True)}"
 
 
-def lookup(config: TrainConfig) -> Run | None:
+def lookup(config: TrainConfig, store: Path | None = None) -> Run | None:
     """The stored run of ``config``, or None (never trains)."""
-    path = run_dir(config)
+    path = run_dir(config, store)
     if not (path / "summary.json").exists():
         return None
     run = Run.load(path)
@@ -133,18 +142,22 @@ def lookup(config: TrainConfig) -> Run | None:
     return run
 
 
-def get(config: TrainConfig, progress: bool = True, threads: int | None = None, device=None) -> Run:
+def get(config: TrainConfig, progress: bool = True, threads: int | None = None, device=None,
+        scratch: bool = False) -> Run:
     """The stored run of ``config``, training (resumably) and storing it first when missing.
 
     ``threads`` and ``device`` (default: the GPU when there is one) only matter
-    when it trains; they are not part of the config's hash.
+    when it trains; they are not part of the config's hash. ``scratch=True``
+    uses the uncommitted scratch store (smoke runs), which
+    ``REPLICATION_STORE_READONLY`` does not guard.
     """
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
-    run = lookup(config)
+    store = scratch_store_dir() if scratch else None
+    run = lookup(config, store)
     if run is not None:
         return run
-    if read_only():
+    if read_only() and not scratch:
         raise RunNotStoredError(
             f"run {describe(config)} is not in the run store {store_dir()} and "
             "REPLICATION_STORE_READONLY=1 forbids training it here. Train it with "
@@ -153,12 +166,12 @@ def get(config: TrainConfig, progress: bool = True, threads: int | None = None, 
     result = train(config, checkpoint=checkpoint_path(config), progress=progress, threads=threads, device=device)
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: only rank 0 writes
         return Run(config, result.hash, result.summary, result.metrics, None, result.artifacts)
-    return Run.load(write(result))
+    return Run.load(write(result, store))
 
 
-def write(result: TrainResult) -> Path:
+def write(result: TrainResult, store: Path | None = None) -> Path:
     """Store a finished run atomically: fill a temporary folder, then rename it to ``<hash>``."""
-    store = store_dir()
+    store = store or store_dir()
     store.mkdir(parents=True, exist_ok=True)
     target = store / result.hash
     tmp = Path(tempfile.mkdtemp(prefix=f".{result.hash}.", dir=store))

@@ -130,3 +130,13 @@ def test_store_and_cache_locations_follow_the_environment(monkeypatch, tmp_path)
     assert runs.checkpoint_path(TrainConfig()).parent == runs.REPO / ".cache" / "replication" / config_hash(TrainConfig())
     monkeypatch.setenv("REPLICATION_STORE", str(tmp_path / "s"))
     assert runs.run_dir(TrainConfig()) == tmp_path / "s" / config_hash(TrainConfig())
+
+
+def test_scratch_runs_train_under_read_only_and_stay_out_of_the_committed_store(isolated_store, monkeypatch):
+    monkeypatch.setenv("REPLICATION_STORE_READONLY", "1")
+    cfg = tiny(epochs=1, seed=5)
+    run = runs.get(cfg, progress=False, scratch=True)
+    assert run.path.parent == runs.scratch_store_dir()
+    assert runs.lookup(cfg) is None  # the committed store is untouched
+    forbid_training(monkeypatch)
+    assert runs.get(cfg, progress=False, scratch=True).hash == run.hash  # second call reads
