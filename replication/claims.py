@@ -541,3 +541,13 @@ def measure_architecture(config=None) -> dict[str, dict]:
         "scale": {**scale, "image_size": 224},
     }
     return {cid: result[cid] for cid in CLAIMS if cid in result}  # registry order
+
+
+# ---------------------------------------------------------------------------
+# Notebooks 02 and 03: CIFAR-10 claims (Fig. 1, Section 3.3). [02/03 SECTION]
+# ---------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------
+# Notebooks 04 and 05: the ImageNet protocol at miniature scale. [04/05 SECTION]
+# ---------------------------------------------------------------------------
