@@ -170,6 +170,8 @@ FIELD_HELP = {
     "lighting_eigen_scale": "'sqrt' (a_i * sqrt(lambda_i), the 2012 code: a few pixel levels) or 'lambda' "
                             "(the paper's text read on the 0..255 scale: hundreds of levels); see augment.py",
     "mean_subtraction": "subtract the mean training image (Section 2)",
+    "input_scale": "divide the (mean-subtracted) pixels by this: 1 keeps the paper's raw 0..255 levels "
+                   "(cuda-convnet); about 64, the pixel std of CIFAR-10, standardises them (the modern default)",
     "optimizer": "'paper' (Section 5's update, lr inside the momentum) or 'torch' (torch.optim.SGD)",
     "lr": "initial learning rate (Section 5: 0.01)",
     "momentum": "momentum (Section 5: 0.9)",
@@ -190,6 +192,14 @@ FIELD_HELP = {
     "neighbours_k": "store the k nearest training images by FC7 features for each query (Fig. 4; 0: off)",
     "neighbour_queries": "number of validation images used as Fig. 4 queries (the first of the val split)",
     "per_class_error": "store the per-class validation top-1 error",
+    "stream": "decode images from disk every epoch with DataLoader workers (ImageNet) instead of holding "
+              "uint8 arrays in memory; workers: REPLICATION_WORKERS (does not change the numbers)",
+    "stats_images": "streaming: the mean image and RGB PCA from this many training images, evenly spread "
+                    "(None: all of them, as the paper)",
+    "train_eval_images": "after each epoch also measure the test-mode (centre crop, no dropout) top-1/top-5 "
+                         "error of this many fixed training images: the overfitting gap (0: off)",
+    "save_val_topk": "store the k largest softmax outputs of every validation image (ten-crop when ten_crop, "
+                     "else centre), for ensembles (Section 6; 0: off)",
 }
 
 
@@ -214,6 +224,7 @@ class TrainConfig:
     lighting_std: float = 0.1
     lighting_eigen_scale: str = "sqrt"
     mean_subtraction: bool = True
+    input_scale: float = 1.0
     # optimiser (Section 5)
     optimizer: str = "paper"
     lr: float = 0.01
@@ -238,11 +249,16 @@ class TrainConfig:
     neighbours_k: int = 0
     neighbour_queries: int = 0
     per_class_error: bool = False
+    # streaming (ImageNet-size data) and extra measurements (issue 8); the defaults keep old hashes
+    stream: bool = False
+    stats_images: int | None = None
+    train_eval_images: int = 0
+    save_val_topk: int = 0
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
         set_("model", dict(self.model))
-        for name in ("lr", "momentum", "weight_decay", "lighting_std"):
+        for name in ("lr", "momentum", "weight_decay", "lighting_std", "input_scale"):
             set_(name, float(getattr(self, name)))
         if self.stop_at_train_error is not None:
             set_("stop_at_train_error", float(self.stop_at_train_error))
@@ -257,6 +273,13 @@ class TrainConfig:
             raise ValueError(f"lighting_eigen_scale must be one of {EIGEN_SCALES}, got {self.lighting_eigen_scale!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if not self.input_scale > 0:
+            raise ValueError(f"input_scale must be positive, got {self.input_scale}")
+        if self.train_eval_images < 0 or self.save_val_topk < 0:
+            raise ValueError(f"need train_eval_images >= 0 and save_val_topk >= 0, got "
+                             f"{self.train_eval_images}, {self.save_val_topk}")
+        if self.stream and self.dataset == "synthetic":
+            raise ValueError("stream=True reads image files; the 'synthetic' dataset lives in memory only")
         if self.batch_size < 1 or self.epochs < 0:
             raise ValueError(f"need batch_size >= 1 and epochs >= 0, got {self.batch_size}, {self.epochs}")
 
@@ -289,12 +312,14 @@ HASH_BASE: dict[str, Any] = {
     "model": {"arch": "fig1"}, "dataset": "cifar10-jpeg", "image_size": None,
     "train_per_class": None, "val_per_class": None, "subset_seed": 0,
     "crop": None, "flip": True, "lighting_std": 0.1, "lighting_eigen_scale": "sqrt", "mean_subtraction": True,
+    "input_scale": 1.0,
     "optimizer": "paper", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 128,
     "schedule": "plateau", "patience": 2, "max_lr_drops": 3, "lr_drop_epochs": [], "epochs": 90,
     "stop_at_train_error": None, "extra_epochs": 0,
     "seed": 0, "precision": "fp32", "channels_last": True,
     "ten_crop": False, "save_conv1": False, "neighbours_k": 0, "neighbour_queries": 0,
     "per_class_error": False,
+    "stream": False, "stats_images": None, "train_eval_images": 0, "save_val_topk": 0,
 }
 
 
@@ -384,6 +409,8 @@ def synthetic_split(split: str, per_class: int = 32, size: int = 32, classes: in
 
 def load_data(config: TrainConfig, progress: bool = False) -> tuple[Split, Split]:
     """The training and validation splits a config names, per-class subsets applied."""
+    if config.stream:
+        return stream_data(config)
     if config.dataset == "synthetic":
         size = config.image_size or 32
         return (synthetic_split("train", config.train_per_class or 32, size, seed=config.subset_seed),
@@ -397,6 +424,126 @@ def load_data(config: TrainConfig, progress: bool = False) -> tuple[Split, Split
             split = data.subset_per_class(split, per_class, seed=config.subset_seed)
         splits.append(Split.from_image_split(split))
     return splits[0], splits[1]
+
+
+class StreamSplit:
+    """A split read from image files on demand (ImageNet): the streaming twin of ``Split``.
+
+    ``dataset[i]`` is ``(uint8 [3, size, size], label)``: the shorter side
+    rescaled to ``size`` and the central square kept (Section 2), decoded by a
+    DataLoader worker. Augmentation then runs a batch at a time on the training
+    device with the same ``BatchAugmenter`` and random streams as the in-memory
+    path, so the number of workers does not change what is computed.
+    """
+
+    def __init__(self, dataset, labels, classes, class_names, size: int, name: str = "", split: str = ""):
+        self.dataset, self.size = dataset, int(size)
+        self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+        self.classes, self.class_names, self.name, self.split = list(classes), list(class_names), name, split
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, indices) -> "StreamSplit":
+        indices = [int(i) for i in indices]
+        return StreamSplit(torch.utils.data.Subset(self.dataset, indices), self.labels[indices], self.classes,
+                           self.class_names, self.size, self.name, self.split)
+
+
+class _ResizeToUint8:
+    """PIL image -> shorter side to ``size``, central ``size`` x ``size`` crop -> uint8 [3, size, size]."""
+
+    def __init__(self, size: int):
+        self.size = int(size)
+
+    def __call__(self, image):
+        from PIL import Image
+
+        width, height = image.size
+        if (width, height) != (self.size, self.size):
+            scale = self.size / min(width, height)
+            image = image.resize((max(self.size, round(width * scale)), max(self.size, round(height * scale))),
+                                 Image.BILINEAR, reducing_gap=None)
+            width, height = image.size
+            left, top = (width - self.size) // 2, (height - self.size) // 2
+            image = image.crop((left, top, left + self.size, top + self.size))
+        array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+        return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+def stream_data(config: TrainConfig) -> tuple[StreamSplit, StreamSplit]:
+    """The training and validation splits as ``StreamSplit``s (files listed once, decoded per epoch)."""
+    from replication import data
+
+    size = config.image_size or data.get_spec(config.dataset).variants[0].size
+    splits = []
+    for split_name, per_class in (("train", config.train_per_class), ("val", config.val_per_class)):
+        listing = data.list_split(config.dataset, split_name)
+        split = StreamSplit(data.FileDataset(listing, _ResizeToUint8(size)), listing.labels, listing.classes,
+                            listing.class_names, size, config.dataset, split_name)
+        if per_class is not None:
+            split = split.subset(_per_class_indices(split.labels.numpy(), per_class, config.subset_seed))
+        splits.append(split)
+    return splits[0], splits[1]
+
+
+def _per_class_indices(labels: np.ndarray, per_class: int, seed: int) -> list[int]:
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        chosen += list(rng.choice(members, size=min(per_class, len(members)), replace=False))
+    return sorted(int(i) for i in chosen)
+
+
+def stream_workers() -> int:
+    """DataLoader worker processes for streaming: ``REPLICATION_WORKERS`` or min(8, CPUs)."""
+    value = os.environ.get("REPLICATION_WORKERS")
+    return int(value) if value not in (None, "") else min(8, os.cpu_count() or 1)
+
+
+def stream_batches(split: StreamSplit, batches, device: torch.device | None = None):
+    """(uint8 images [B,3,H,W], labels [B]) for each list of indices in ``batches``, decoded by workers."""
+    workers = stream_workers()
+    pin = device is not None and torch.device(device).type == "cuda"
+    loader = torch.utils.data.DataLoader(split.dataset, batch_sampler=[list(map(int, b)) for b in batches],
+                                         num_workers=workers, pin_memory=pin,
+                                         prefetch_factor=4 if workers else None,
+                                         persistent_workers=False)
+    yield from loader
+
+
+def stream_stats(split: StreamSplit, limit: int | None, cache: Path | None = None):
+    """Section 2's mean image and Section 4.1's RGB PCA from streamed training images (cached)."""
+    from replication import augment
+
+    n = len(split)
+    chosen = np.arange(n) if limit is None or limit >= n else np.linspace(0, n - 1, limit).round().astype(int)
+    if cache is not None and cache.is_file():
+        with np.load(cache) as arrays:
+            return augment.DatasetStats.from_numpy(arrays)
+    size = split.size
+    sum_image = torch.zeros(size, size, 3, dtype=torch.float64)
+    sum_outer = torch.zeros(3, 3, dtype=torch.float64)
+    batches = [chosen[i:i + 64] for i in range(0, len(chosen), 64)]
+    for images, _ in stream_batches(split, batches):
+        x = images.permute(0, 2, 3, 1).to(torch.float64)
+        sum_image += x.sum(0)
+        pixels = x.reshape(-1, 3)
+        sum_outer += pixels.T @ pixels
+    count = len(chosen)
+    sum_rgb = sum_image.sum((0, 1))
+    mean = sum_rgb / (count * size * size)
+    covariance = sum_outer / (count * size * size) - torch.outer(mean, mean)
+    eigvals, eigvecs = augment.pca_from_covariance(covariance)
+    stats = augment.DatasetStats((sum_image / count).permute(2, 0, 1).to(torch.float32).contiguous(),
+                                 eigvals, eigvecs, covariance, count)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache.with_name(f".{cache.stem}.{os.getpid()}.tmp.npz")
+        np.savez(partial, **stats.to_numpy())
+        os.replace(partial, cache)
+    return stats
 
 
 # --------------------------------------------------------------------------
@@ -506,7 +653,7 @@ class Trainer:
         torch.manual_seed(derive_seed(config.seed, 0, STREAM_INIT))
         model_spec = dict(config.model)
         model_spec.setdefault("num_classes", len(self.train_split.classes))
-        model_spec.setdefault("input_size", config.crop or self.train_split.images.shape[1])
+        model_spec.setdefault("input_size", config.crop or self.image_size)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.module = models.build_model(model_spec).to(self.device, memory_format=self.memory_format)
         self.model = self.module  # what is called in training: the module, or its DDP wrapper
@@ -515,20 +662,56 @@ class Trainer:
 
             self.model = parallel.wrap_ddp(self.module, dist)
 
-        images = self.train_split.images
-        mean_image, eigvals, eigvecs = torch.zeros(3, images.shape[1], images.shape[2]), None, None
+        size = self.image_size
+        mean_image, eigvals, eigvecs = torch.zeros(3, size, size), None, None
         if config.mean_subtraction or config.lighting_std > 0:
-            stats = augment.compute_dataset_stats(images)  # Section 2's mean image, Section 4.1's RGB PCA
+            if self.streaming:  # Section 2's mean image, Section 4.1's RGB PCA, over streamed files
+                from replication import runs
+
+                cache = runs.cache_dir() / "stats" / f"stream-{self.hash}.npz"
+                stats = stream_stats(self.train_split, config.stats_images, cache)
+            else:
+                stats = augment.compute_dataset_stats(self.train_split.images)
             mean_image = stats.mean_image if config.mean_subtraction else mean_image
             eigvals, eigvecs = stats.eigvals, stats.eigvecs
-        self.augmenter = augment.BatchAugmenter(mean_image, eigvals, eigvecs, crop=config.crop or images.shape[1],
+        self.augmenter = augment.BatchAugmenter(mean_image, eigvals, eigvecs, crop=config.crop or size,
                                                 flip=config.flip, lighting_std=config.lighting_std,
-                                                eigen_scale=config.lighting_eigen_scale)
+                                                eigen_scale=config.lighting_eigen_scale, scale=config.input_scale)
         optimizer = PaperSGD if config.optimizer == "paper" else torch.optim.SGD
         self.optimizer = optimizer(self.model.parameters(), lr=config.lr, momentum=config.momentum,
                                    weight_decay=config.weight_decay)
         self.schedule = LRSchedule(config.schedule, config.lr, config.patience, config.max_lr_drops,
                                    config.lr_drop_epochs)
+        self.train_eval_split = None
+        if config.train_eval_images > 0:  # a fixed sample of the training set, evaluated like the val set
+            n = len(self.train_split)
+            pick = torch.randperm(n, generator=torch.Generator().manual_seed(config.subset_seed + 7919))
+            pick = pick[:min(config.train_eval_images, n)].sort().values
+            self.train_eval_split = self._subset(self.train_split, pick)
+
+    @property
+    def streaming(self) -> bool:
+        return isinstance(self.train_split, StreamSplit)
+
+    @property
+    def image_size(self) -> int:
+        return self.train_split.size if self.streaming else int(self.train_split.images.shape[1])
+
+    @staticmethod
+    def _subset(split, indices: torch.Tensor):
+        if isinstance(split, StreamSplit):
+            return split.subset(indices.tolist())
+        return Split(split.images[indices], split.labels[indices], split.classes, split.class_names,
+                     split.name, split.split)
+
+    def _train_batches(self, order: torch.Tensor, starts, batch: int):
+        """(uint8 images, labels) for each step: indexed in memory, or decoded by DataLoader workers."""
+        if self.streaming:
+            yield from stream_batches(self.train_split, [order[s:s + batch] for s in starts], self.device)
+            return
+        for start in starts:
+            index = order[start:start + batch]
+            yield self.train_split.images[index], self.train_split.labels[index]
 
     # -- one step -------------------------------------------------------------
 
@@ -581,18 +764,16 @@ class Trainer:
         order = self.epoch_indices(epoch)
         batch = max(1, cfg.batch_size // self.world)
         starts = range(0, len(order), batch)[:max_steps]
-        bar = _progress(starts, progress, f"epoch {epoch}/{cfg.epochs}")
+        bar = _progress(self._train_batches(order, starts, batch), progress, f"epoch {epoch}/{cfg.epochs}")
         loss_sum, errors, seen = 0.0, 0, 0
         began = time.perf_counter()
-        for step, start in enumerate(bar, 1):
-            index = order[start:start + batch]
-            labels = self.train_split.labels[index]
-            loss, wrong = self.train_step(self.train_split.images[index], labels, augment_rng)
+        for step, (images, labels) in enumerate(bar, 1):
+            loss, wrong = self.train_step(images, labels, augment_rng)
             if not math.isfinite(loss):
                 raise _NonFinite(epoch, step, loss)
             loss_sum += loss
             errors += wrong
-            seen += len(index)
+            seen += len(labels)
             if progress and (step % 10 == 0 or step == len(starts)):
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", err=f"{errors / seen:.3f}", refresh=False)
             if after_step is not None:
@@ -617,12 +798,20 @@ class Trainer:
         from replication import evaluate
 
         split = split or self.val_split
-        probs = evaluate.predict_probs(self.module, split.images, self.augmenter, ten_crop=ten_crop,
-                                       **self._eval_kwargs())
+        if isinstance(split, StreamSplit):
+            order = np.arange(len(split))
+            chunks = [order[i:i + 256] for i in range(0, len(order), 256)]
+            probs = np.concatenate([
+                evaluate.predict_probs(self.module, images, self.augmenter, ten_crop=ten_crop, batch_size=len(images),
+                                       device=self.device, **self._eval_kwargs())
+                for images, _ in stream_batches(split, chunks, self.device)])
+        else:
+            probs = evaluate.predict_probs(self.module, split.images, self.augmenter, ten_crop=ten_crop,
+                                           **self._eval_kwargs())
         result = evaluate.results_from_probs(probs, split.labels.numpy(), "ten_crop" if ten_crop else "center")
         picked = probs[np.arange(len(probs)), split.labels.numpy()]
         loss = float(-np.log(np.clip(picked, 1e-12, None)).mean())
-        return {"top1": result.top1, "top5": result.top5, "loss": loss, "result": result}
+        return {"top1": result.top1, "top5": result.top5, "loss": loss, "result": result, "probs": probs}
 
     def artifacts(self, result) -> dict[str, np.ndarray]:
         """The small arrays figures need: conv1 kernels (Fig. 3), per-class errors, neighbours (Fig. 4)."""
@@ -633,7 +822,7 @@ class Trainer:
             out["conv1"] = np.stack([w.numpy() for w in evaluate.conv1_kernels(self.module)])  # [towers, K, 3, h, w]
         if cfg.per_class_error:
             out["per_class_error"] = np.asarray(result.per_class_top1, dtype=np.float64)
-        if cfg.neighbours_k > 0 and cfg.neighbour_queries > 0:
+        if cfg.neighbours_k > 0 and cfg.neighbour_queries > 0 and not self.streaming:
             queries = np.arange(min(cfg.neighbour_queries, len(self.val_split)))
             kwargs = self._eval_kwargs()
             query_features = evaluate.extract_features(self.module, self.val_split.images[torch.from_numpy(queries)],
@@ -750,6 +939,9 @@ def train(config: TrainConfig, *, checkpoint: str | Path | None = None, progress
         row = {"epoch": epoch, "lr": lr, "train_loss": row["train_loss"], "train_error": row["train_error"],
                "val_loss": val["loss"], "val_top1": val["top1"], "val_top5": val["top5"],
                "seconds": row["seconds"], "images_per_s": row["images"] / max(row["seconds"], 1e-9)}
+        if trainer.train_eval_split is not None:  # test-mode error on training images (overfitting gap)
+            seen = trainer.evaluate(trainer.train_eval_split)
+            row.update(train_eval_top1=seen["top1"], train_eval_top5=seen["top5"])
         trainer.schedule.step(epoch, val["top1"])
         metrics.append(row)
         if progress and is_main:
@@ -768,6 +960,9 @@ def train(config: TrainConfig, *, checkpoint: str | Path | None = None, progress
         summary.update(ten_crop_top1=ten["top1"], ten_crop_top5=ten["top5"])
         result = ten["result"]
     artifacts = trainer.artifacts(result) if is_main else {}
+    if config.save_val_topk > 0 and is_main:
+        artifacts.update(topk_artifacts((ten if config.ten_crop else final)["probs"], config.save_val_topk,
+                                        trainer.val_split.labels.numpy()))
     _, reached = stop_reached(config, metrics)
     summary.update(
         config_hash=trainer.hash, epochs=len(metrics),
@@ -784,6 +979,19 @@ def train(config: TrainConfig, *, checkpoint: str | Path | None = None, progress
         **environment(trainer.device),
     )
     return TrainResult(config, trainer.hash, trainer.module, metrics, summary, artifacts, checkpoint)
+
+
+def topk_artifacts(probs: np.ndarray, k: int, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``k`` largest softmax outputs per image (classes int16, values float16) and the labels.
+
+    Enough to average members into an ensemble (``ensemble_from_topk``) at a
+    few hundred kB a run instead of the full [N, classes] matrix.
+    """
+    probs = torch.from_numpy(np.asarray(probs, dtype=np.float32))
+    top = probs.topk(min(int(k), probs.shape[1]), dim=1)
+    return {"val_topk_classes": top.indices.numpy().astype(np.int16),
+            "val_topk_probs": top.values.numpy().astype(np.float16),
+            "val_labels": np.asarray(labels).astype(np.int16)}
 
 
 def _init_distributed():
@@ -928,7 +1136,8 @@ def cli_main(args: argparse.Namespace) -> int:
         else:
             run = runs.get(config, progress=not args.no_progress, device=args.device)
             summary = run.summary
-            print(f"stored in {run.path}")
+            if run.path is not None:  # under torchrun only rank 0 stores the run
+                print(f"stored in {run.path}")
     except (NonFiniteLossError, CheckpointError, runs.RunNotStoredError) as error:
         print(f"error: {error}")
         return 1
