@@ -18,7 +18,7 @@ help:
 	@echo "make smoke                                             the same at smoke scale (minutes)"
 	@echo "make test                                              unit tests + nbval over reports/"
 	@echo "make bench                                             speed comparison (python -m replication bench)"
-	@echo "make data                                              extract and cache the datasets found"
+	@echo "make data                                              extract and cache the three mirrored datasets"
 
 venv: $(STAMP)
 
@@ -41,7 +41,7 @@ bench: $(STAMP)
 	$(PY) -m replication bench
 
 data: $(STAMP)
-	$(PY) -m replication data prepare all
+	$(PY) -m replication data prepare cifar10-jpeg tiny-imagenet-200 imagenette2-128
 
 clean-venv:
 	rm -rf $(VENV)

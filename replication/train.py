@@ -668,7 +668,9 @@ class Trainer:
             if self.streaming:  # Section 2's mean image, Section 4.1's RGB PCA, over streamed files
                 from replication import runs
 
-                cache = runs.cache_dir() / "stats" / f"stream-{self.hash}.npz"
+                key = _canonical([config.dataset, self.image_size, config.train_per_class, config.subset_seed,
+                                  config.stats_images, os.environ.get("REPLICATION_IMAGENET", "")])
+                cache = runs.cache_dir() / "stats" / f"stream-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
                 stats = stream_stats(self.train_split, config.stats_images, cache)
             else:
                 stats = augment.compute_dataset_stats(self.train_split.images)
