@@ -255,6 +255,21 @@ def test_lrn_matches_formula(convention, groups):
     assert (lrn(x) - lrn_reference(x, convention=other, groups=groups)).abs().max() > 1e-3
 
 
+@pytest.mark.parametrize("convention", ["paper", "alpha_over_n"])
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("beta", [0.75, 0.5, 1.0, 0.6])
+def test_lrn_gradient_matches_formula(convention, groups, beta):
+    """The hand-written backward (and the square-root path for beta = 3/4) against autograd of the formula."""
+    torch.manual_seed(0)
+    x = (torch.randn(2, 16, 3, 4, dtype=torch.float64) * 20).requires_grad_()
+    grad_out = torch.randn(2, 16, 3, 4, dtype=torch.float64)
+    lrn = LocalResponseNorm(5, 1e-4, beta, 2.0, convention, channels=16, groups=groups)
+    ours, = torch.autograd.grad(lrn(x), x, grad_out)
+    expected, = torch.autograd.grad(lrn_reference(x, 5, 1e-4, beta, 2.0, convention, groups), x, grad_out)
+    torch.testing.assert_close(lrn(x), lrn_reference(x, 5, 1e-4, beta, 2.0, convention, groups), atol=1e-6, rtol=0)
+    torch.testing.assert_close(ours, expected, atol=1e-6, rtol=0)
+
+
 def test_lrn_formula_written_out_for_one_position():
     """b_i = a_i / (k + alpha * sum_{j=i-2}^{i+2} a_j^2)^beta, clipped at the edges."""
     a = torch.arange(1.0, 8.0, dtype=torch.float64).view(1, 7, 1, 1) * 10
