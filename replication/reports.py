@@ -214,13 +214,10 @@ def git_state() -> tuple[str | None, bool | None]:
 
 
 def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU's model name, as the run store records it."""
+    from replication.train import cpu_model
+
+    return cpu_model()
 
 
 def process_age_s() -> float | None:
