@@ -54,3 +54,13 @@ def isolated_store(tmp_path, monkeypatch):
     monkeypatch.setenv("REPLICATION_STORE", str(tmp_path / "runs"))
     monkeypatch.delenv("REPLICATION_STORE_READONLY", raising=False)
     return tmp_path
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one thread: two OpenMP threads on two shared,
+    busy cores wait at barriers and run several times slower. Restored after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -34,14 +34,7 @@ from replication.models import (
 HALF_NET_PARAMETERS = 59_798_312  # footnote 2's one-tower net at 227, 1000 classes
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tiny models run fastest on one thread; two OpenMP threads on two
-    shared, busy cores spin at barriers and run several times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def forward_backward(model: torch.nn.Module, size: int, batch: int = 2) -> torch.Tensor:

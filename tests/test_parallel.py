@@ -27,14 +27,7 @@ TESTS = Path(__file__).resolve().parent
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tiny models run fastest on one thread; two OpenMP threads on two
-    shared, busy cores spin at barriers and run several times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 SPLIT_CONFIGS = [
     # small family, paper LRN, paper init

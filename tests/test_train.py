@@ -23,13 +23,7 @@ from replication.train import (CheckpointError, LRSchedule, NonFiniteLossError, 
 TIMING_KEYS = {"seconds", "images_per_s"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These shapes are tiny: one thread avoids OpenMP barrier waits on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(**overrides) -> TrainConfig:
