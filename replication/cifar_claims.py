@@ -336,6 +336,51 @@ def speedup_experiment(setting: str, profile: str, seeds: Sequence[int], epochs:
     return SpeedupResult(setting, sweep, chosen, chosen_runs, seeds, measurement)
 
 
+SETTING_DESCRIPTIONS = {
+    "paper": "cuda-convnet's Gaussian init, raw 0-255 pixels minus the mean image",
+    "modern": "PyTorch's default init, standardised inputs",
+}
+
+
+def speedup_reading(measurement: Mapping) -> str:
+    """What one setting's tanh/ReLU ratio says, in words, from its interval and censoring."""
+    ratio, interval = measurement["value"], measurement.get("ci95")
+    tanh_censored = any(measurement["censored"]["a"])
+    relu_censored = any(measurement["censored"]["b"])
+    if interval is None:
+        return f"ratio {ratio:.2f} from one seed: no interval"
+    low, high = interval
+    if relu_censored and not tanh_censored:
+        return "ReLU censored: its time, and so the speed-up, is not measured"
+    if low > 1:
+        bound = " at least (tanh censored)" if tanh_censored else ""
+        return f"ReLU faster, {ratio:.1f}×{bound}"
+    if high < 1:
+        return f"tanh faster, {1 / ratio:.1f}×" + (" at least (ReLU censored)" if relu_censored else "")
+    return "no resolved difference (the interval spans 1)"
+
+
+def settings_table(results: Sequence[SpeedupResult]):
+    """One row per setting: chosen rates, mean epochs to 25% per activation, the ratio, what it says."""
+    import pandas as pd
+
+    rows = []
+    for result in results:
+        m = result.measurement
+        row = {"setting": result.setting, "init and inputs": SETTING_DESCRIPTIONS.get(result.setting, "")}
+        for key, activation in (("b", "relu"), ("a", "tanh")):
+            values, censored = m["groups"][key], m["censored"][key]
+            mean = math.exp(sum(map(math.log, values)) / len(values))
+            row[f"{activation} lr"] = f"{result.chosen[activation]:g}"
+            row[f"{activation} epochs to 25%"] = f"{'> ' if any(censored) else ''}{mean:.1f}"
+        interval = m.get("ci95")
+        row["tanh / ReLU [95% CI]"] = f"{m['value']:.2f}" + (f" [{interval[0]:.2f}, {interval[1]:.2f}]"
+                                                             if interval else "")
+        row["reading"] = speedup_reading(m)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("setting")
+
+
 def speedup_scale(result: SpeedupResult, profile: str) -> dict:
     """The scale block of a Fig. 1 claim: subset, stopping rule, and the epoch cap as ``epochs``."""
     config = next(r for rs in result.runs.values() for r in rs).config

@@ -149,6 +149,29 @@ def test_censored_ratio_rule(tanh, relu, ct, cr, status):
     assert claims.verdict("relu.speedup", claims.plain(measurement)) == status  # survives the JSON
 
 
+@pytest.mark.parametrize("tanh, relu, ct, cr, reading", [
+    ([30, 33, 27], [5, 5.5, 4.5], None, None, "ReLU faster, 6.0×"),
+    ([30, 30, 30], [14, 15, 14.5], [True] * 3, None, "ReLU faster, 2.1× at least (tanh censored)"),
+    ([6, 6.5, 5.5], [6, 5.5, 6.5], None, None, "no resolved difference (the interval spans 1)"),
+    ([3, 3.2, 2.8], [6, 6.3, 5.8], None, None, "tanh faster, 2.0×"),
+    ([30, 33, 27], [5, 5.5, 30], None, [False, False, True], "ReLU censored: its time, and so the speed-up, "
+                                                              "is not measured"),
+    ([30], [5], None, None, "ratio 6.00 from one seed: no interval"),
+])
+def test_speedup_reading_follows_the_interval_and_the_censoring(tanh, relu, ct, cr, reading):
+    assert C.speedup_reading(speedup(tanh, relu, ct, cr)) == reading
+
+
+def test_settings_table_marks_censored_means():
+    result = C.SpeedupResult("paper", {}, {"relu": 0.003, "tanh": 0.01}, {}, [0, 1, 2],
+                             speedup([30, 30, 30], [14, 15, 14.5], [True] * 3))
+    row = C.settings_table([result]).loc["paper"]
+    assert row["tanh epochs to 25%"] == "> 30.0"
+    assert row["relu epochs to 25%"] == "14.5"
+    assert row["relu lr"] == "0.003"
+    assert row["reading"].startswith("ReLU faster")
+
+
 def test_speedup_measurement_is_the_geometric_mean_ratio():
     m = speedup([30, 20], [5, 5])
     assert m["value"] == pytest.approx(math.sqrt(30 * 20) / 5)
