@@ -637,7 +637,7 @@ register(Claim(
     paper_value=1.4, paper_display="1.4 pp lower",
     source={"section": "3.3"}, unit="percentage points",
     rule="not_evaluated",
-    note="Measured with the ImageNet-protocol work on Tiny ImageNet (notebooks 04/05); not evaluated here.",
+    note="Belongs to the ImageNet-protocol work on Tiny ImageNet (the runs of notebooks 04/05), which does not train an LRN-off arm yet; not evaluated at any profile so far.",
 ))
 register(Claim(
     id="lrn.imagenet_top5", notebook=LRN,
@@ -645,7 +645,7 @@ register(Claim(
     paper_value=1.2, paper_display="1.2 pp lower",
     source={"section": "3.3"}, unit="percentage points",
     rule="not_evaluated",
-    note="Measured with the ImageNet-protocol work on Tiny ImageNet (notebooks 04/05); not evaluated here.",
+    note="Belongs to the ImageNet-protocol work on Tiny ImageNet (the runs of notebooks 04/05), which does not train an LRN-off arm yet; not evaluated at any profile so far.",
 ))
 
 

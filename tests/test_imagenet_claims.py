@@ -85,15 +85,29 @@ def test_training_order_covers_both_notebooks_once_shared_runs_first():
     expected = {config_hash(c) for k, cs in plan4.items() if k != "baselines" for c in cs}
     expected |= {config_hash(c) for cs in plan5.values() for c in cs}
     got = [config_hash(c) for c in order if isinstance(c, TrainConfig)]
-    assert len(got) == len(set(got)) == len(expected) == 15 and set(got) == expected
+    assert len(got) == len(set(got)) == len(expected) == 16 and set(got) == expected
     assert got[:5] == [config_hash(c) for c in plan4["tiny"]]
+    assert got[-1] == config_hash(plan4["budget_check"][0])  # the one long run comes last
     assert sum(isinstance(c, BaselineConfig) for c in order) == 2
 
 
 def test_driver_lists_the_runs(capsys):
     assert ic.main(["--profile", "cpu", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 17 and all("/17]" in line for line in lines)
+    assert len(lines) == 18 and all("/18]" in line for line in lines)
+
+
+def test_budget_check_is_one_longer_net_of_the_claims_recipe():
+    p = params("cpu")
+    plan4 = ic.configs_04(p)
+    (check,) = plan4["budget_check"]
+    first = plan4["tiny"][0]
+    assert check.epochs > first.epochs and check.lr_drop_epochs == (ic.drop_epoch(check.epochs),)
+    changed = {k for k in set(config_diff(check)) | set(config_diff(first))
+               if config_diff(check).get(k) != config_diff(first).get(k)}
+    assert changed == {"epochs", "lr_drop_epochs"}  # same seed, pooling, width, recipe: only the budget differs
+    assert ic.configs_04(params("paper"))["budget_check"] == []
+    assert len(ic.configs_04(params("smoke"))["budget_check"]) == 1
 
 
 # --------------------------------------------------------------------------- measurements on fabricated runs
@@ -173,6 +187,39 @@ def test_measure_04_and_05_on_fabricated_runs():
     ic.pooling_table({"overlapping": over, "non_overlapping": non})
     ic.error_table_04(got, params("cpu"))
     ic.baseline_table(got, params("cpu"))
+
+
+
+def test_budget_check_reading_on_fabricated_runs():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    history = [{"epoch": e, "val_top1": 0.9 - 0.01 * e, "val_top5": 0.7 - 0.01 * e, "images_per_s": 500.0}
+               for e in (1, 2)]
+    short = [fake_run(s, ten=(0.9, 0.75), history=history) for s in range(5)]
+    long_config = ic.configs_04(params("cpu"))["budget_check"][0]
+    summary = {"val_top1": 0.8, "val_top5": 0.55, "ten_crop_top1": 0.79, "ten_crop_top5": 0.5, "classes": 200,
+               "train_seconds": 600.0, "train_images": 1000}
+    long_run = runs.Run(long_config, config_hash(long_config), summary, history * 6, None, {})
+    baselines = [{"kind": "softmax_pixels", "val_top1": 0.95, "val_top5": 0.84, "train_top1": 0.8,
+                  "seconds": 60.0, "train_images": 1000, "config": {"epochs": 10}},
+                 {"kind": "kmeans_features", "val_top1": 0.86, "val_top5": 0.68, "train_top1": 0.65,
+                  "seconds": 480.0, "train_images": 1000, "config": {"epochs": 20}}]
+    got = {"tiny": short, "baselines": baselines, "budget_check": [long_run]}
+    p = params("cpu")
+    table = ic.budget_check_table(got, [long_run], p)
+    assert len(table) == 4 and table.iloc[1]["top-5 %"] == "50.0"
+    sentence = ic.budget_check_sentence(got, [long_run], p)
+    # 1 - 50/68 = 26.5% fewer errors, beyond half the paper's 33.9%; the short nets: 1 - 75/68 = -10.3%
+    assert "26.5% fewer" in sentence and "beyond half the paper's 33.9%" in sentence and "-10.3%" in sentence
+    behind = runs.Run(long_config, "x", {**summary, "ten_crop_top5": 0.7}, history, None, {})
+    assert "still behind" in ic.budget_check_sentence(got, [behind], p)
+    assert ic.budget_check_sentence(got, [], p) == "No budget check at this profile."
+    assert len(ic.plot_budget_check(got, [long_run], p).axes) == 2
+    budget = ic.budget_table(got)
+    assert list(budget.index) == ["tiny", "baselines", "budget_check"]
+    assert budget.loc["tiny", "epochs"] == 10 and budget.loc["baselines", "training time"] == "9.0 min"
+    assert budget.loc["budget_check", "images/s (median)"] == "500"
 
 
 # --------------------------------------------------------------------------- the rules
