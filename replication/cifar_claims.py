@@ -497,6 +497,7 @@ def plot_learning_curves(result: LRNResult):
     for ax in axes:
         ax.set_xlabel("epochs")
         ax.set_ylabel("error (%)")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

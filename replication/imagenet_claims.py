@@ -128,6 +128,7 @@ class Scale:
 # trains at ~580 img/s (wall, shared machine; ~720 on two free cores): an epoch of 100,000 images
 # is ~2.9 minutes, plus ~0.3 minute to evaluate 10,000 validation and 10,000 training images. Five
 # epochs are ~16 minutes, and the ten-crop test at the end ~1.5 minutes more: ~18 minutes a run.
+# (The stored cpu runs took 12-13 minutes each on two free cores, ~700 img/s; see their summaries.)
 # Width 0.5 is ~4x slower (~120-180 img/s): one epoch would take ~10 minutes. Under heavy sharing
 # (three other training processes on the two cores) the same net got only ~85-120 img/s wall: start
 # the driver when the cores are free, or expect several times these durations.
@@ -692,6 +693,8 @@ def plot_gap(got: Mapping[str, list], params: Mapping[str, Any] | None = None):
             right.plot(epochs, [v - s for v, s in zip(val, seen)], "-o", ms=3, color=colours[pooling], label=label)
     left.set(xlabel="epoch", ylabel="top-1 error % (test mode, centre crop)", title="error")
     right.set(xlabel="epoch", ylabel="validation − training top-1 error, pp", title="overfitting gap")
+    for ax in (left, right):
+        ax.xaxis.get_major_locator().set_params(integer=True)
     left.legend(fontsize=8)
     right.legend(fontsize=8)
     if params is not None:
