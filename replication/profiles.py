@@ -28,6 +28,30 @@ PARAMETERS = ("profile", "seeds", "epochs", "data_root", "device", "precision")
 PRECISIONS = ("fp32", "bf16")
 DEVICE_KINDS = ("cpu", "cuda", "mps")
 
+# The smoke reports train from scratch wherever they run (CI included) and nbval
+# compares their numbers exactly. On the CPU those numbers depend on the machine,
+# not only on the code: oneDNN, ATen and MKL pick AVX-512 kernels where the CPU
+# has them and AVX2 ones where it does not, and the two round differently, as
+# does a different thread count; after one epoch a few test images change class.
+# These variables pin the kernels to AVX2 and the threads to two, so a smoke
+# report comes out the same on every x86-64 machine. They act only if they are in
+# the environment before torch runs its first kernel, so they are given to the
+# notebook's kernel process (``replication reproduce --profile smoke`` and the
+# test suite set them). They slow training down; cpu and paper runs never use them.
+PORTABLE_CPU_ENV = {
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "MKL_CBWR": "AVX2",
+    "OMP_NUM_THREADS": "2",
+}
+PORTABLE_PROFILES = ("smoke",)
+
+
+def cpu_kernels() -> str:
+    """Which CPU kernels this process runs: 'AVX2, pinned (portable)' or 'native'."""
+    pinned = all(os.environ.get(k) == v for k, v in PORTABLE_CPU_ENV.items())
+    return "AVX2, pinned (portable)" if pinned else "native"
+
 
 class ParameterError(ValueError):
     """A notebook parameter or profile that cannot be used; the message names it."""

@@ -32,7 +32,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from replication import __version__, claims
+from replication import __version__, claims, profiles
 
 REPO = Path(__file__).resolve().parents[1]
 REPORTS_DIR = REPO / "reports"
@@ -265,6 +265,7 @@ def provenance(parameters: Mapping[str, Any], started: float | None = None,
         "cpu": cpu_name(),
         "gpu": gpu,
         "threads": torch.get_num_threads(),
+        "cpu_kernels": profiles.cpu_kernels(),
         "started_at": started_at or datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": None if started is None else round(time.perf_counter() - started, 1),
         "parameters": claims.plain(dict(parameters)),

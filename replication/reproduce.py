@@ -142,8 +142,13 @@ def execute(notebook: Path, profile: str, parameters: dict[str, Any], reports_di
     (build_dir / "staging").mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{profile}-{stem}-", dir=build_dir / "staging"))
     output = staging / f"{stem}.ipynb"
-    previous = os.environ.get(REPORT_DIR_ENV)
-    os.environ[REPORT_DIR_ENV] = str(staging)  # the kernel inherits it: JSON and figures go to staging
+    # The kernel inherits these: JSON and figures go to staging, and a smoke run gets
+    # the portable CPU kernels (profiles.PORTABLE_CPU_ENV).
+    overrides = {REPORT_DIR_ENV: str(staging)}
+    if profile in profiles.PORTABLE_PROFILES:
+        overrides.update(profiles.PORTABLE_CPU_ENV)
+    previous = {name: os.environ.get(name) for name in overrides}
+    os.environ.update(overrides)
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
@@ -161,10 +166,11 @@ def execute(notebook: Path, profile: str, parameters: dict[str, Any], reports_di
                    + (f"; executed notebook kept at {failed}" if failed else ""))
         return Outcome(stem, False, time.perf_counter() - start, message)
     finally:
-        if previous is None:
-            os.environ.pop(REPORT_DIR_ENV, None)
-        else:
-            os.environ[REPORT_DIR_ENV] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     seconds = time.perf_counter() - start
     if not (staging / f"{stem}.json").is_file():
         shutil.rmtree(staging, ignore_errors=True)

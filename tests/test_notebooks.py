@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import shutil
 
 import pytest
@@ -165,6 +166,32 @@ def test_unknown_profile_stops_before_any_kernel(tmp_path):
                                build_dir=tmp_path / "build", log=lines.append)
     assert code == 2 and "parameter 'profile': unknown profile 'nonsense'" in lines[0]
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("profile, pinned", [("smoke", True), ("cpu", False)])
+def test_smoke_kernels_run_on_portable_cpu_kernels(tmp_path, monkeypatch, profile, pinned):
+    """A smoke notebook's kernel inherits PORTABLE_CPU_ENV (its numbers must not depend on the
+    CPU); a cpu one runs on the native kernels; afterwards the caller's environment is as it was."""
+    import papermill
+
+    for name in profiles.PORTABLE_CPU_ENV:
+        monkeypatch.delenv(name, raising=False)
+    seen = {}
+
+    def fake_execute(*args, **kwargs):
+        seen.update({name: os.environ.get(name) for name in profiles.PORTABLE_CPU_ENV})
+        seen["kernels"] = profiles.cpu_kernels()
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    outcome = reproduce.execute(REPO / "notebooks" / "01_architecture.ipynb", profile, dict(GOOD),
+                                reports_dir=tmp_path / "reports", build_dir=tmp_path / "build")
+    assert not outcome.ok and "wrote no 01_architecture.json" in outcome.message
+    if pinned:
+        assert {k: seen[k] for k in profiles.PORTABLE_CPU_ENV} == profiles.PORTABLE_CPU_ENV
+        assert seen["kernels"] == "AVX2, pinned (portable)"
+    else:
+        assert set(seen[k] for k in profiles.PORTABLE_CPU_ENV) == {None} and seen["kernels"] == "native"
+    assert all(name not in os.environ for name in profiles.PORTABLE_CPU_ENV)
 
 
 def test_python3_kernel_is_this_environment():
