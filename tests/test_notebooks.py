@@ -16,7 +16,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import REPO
+from replication.profiles import REPO  # the repository root (tests import no conftest: reports/ has one too)
 from replication import claims, profiles, reproduce
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO
+from replication.profiles import REPO  # the repository root (tests import no conftest: reports/ has one too)
 from replication import claims, profiles, reports
 
 COMMITTED = sorted((REPO / "reports").glob("*/*.json"))
