@@ -593,8 +593,11 @@ def all_runs_of(result) -> list:
 
 
 def budget_table(results: Mapping[str, object]):
-    """Per experiment: runs, epochs and images trained, training hours, precision and memory format."""
+    """Per experiment: runs, epochs and images trained, training hours, precision, memory format and
+    the machines they ran on."""
     import pandas as pd
+
+    from replication.train import describe_machines
 
     rows = []
     for name, result in results.items():
@@ -605,5 +608,6 @@ def budget_table(results: Mapping[str, object]):
         rows.append({"experiment": name, "runs": len(all_runs_of(result)), "epochs": epochs,
                      "images trained": f"{images:,}", "training time": f"{seconds / 60:.1f} min",
                      "precision": ", ".join(sorted({r.config.precision for r in stored})) or "—",
-                     "channels_last": ", ".join(sorted({str(r.config.channels_last) for r in stored})) or "—"})
+                     "channels_last": ", ".join(sorted({str(r.config.channels_last) for r in stored})) or "—",
+                     "machine": describe_machines([r.summary.get("hardware") for r in stored])})
     return pd.DataFrame(rows).set_index("experiment")

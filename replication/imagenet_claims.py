@@ -43,7 +43,7 @@ import numpy as np
 
 from replication import claims
 from replication.baselines import BaselineConfig
-from replication.train import TrainConfig
+from replication.train import TrainConfig, describe_machines
 
 TINY = "tiny-imagenet-200"
 NETTE = "imagenette2-128"
@@ -579,7 +579,8 @@ def plot_budget_check(got: Mapping[str, list], check: Sequence, params: Mapping[
 
 
 def budget_table(groups: Mapping[str, Sequence]):
-    """What was trained: per group of runs (or baseline records), their count, epochs, images and time."""
+    """What was trained: per group of runs (or baseline records), their count, epochs, images, time
+    and the machines they ran on (throughput differs between them)."""
     import pandas as pd
 
     rows = []
@@ -591,7 +592,8 @@ def budget_table(groups: Mapping[str, Sequence]):
             rows.append({"runs": name, "count": len(items), "epochs": sum(r["config"]["epochs"] for r in items),
                          "images trained": f"{sum(r['config']['epochs'] * r['train_images'] for r in items):,}",
                          "training time": f"{sum(r['seconds'] for r in items) / 60:.1f} min",
-                         "images/s (median)": "—", "precision": "fp32"})
+                         "images/s (median)": "—", "precision": "fp32",
+                         "machine": describe_machines([r.get("hardware") for r in items])})
             continue
         seconds = sum(r.summary.get("train_seconds", 0.0) for r in items)
         rates = [m["images_per_s"] for r in items for m in r.history if "images_per_s" in m]
@@ -599,7 +601,8 @@ def budget_table(groups: Mapping[str, Sequence]):
                      "images trained": f"{sum(len(r.history) * r.summary.get('train_images', 0) for r in items):,}",
                      "training time": f"{seconds / 60:.1f} min",
                      "images/s (median)": f"{float(np.median(rates)):.0f}" if rates else "—",
-                     "precision": ", ".join(sorted({r.config.precision for r in items}))})
+                     "precision": ", ".join(sorted({r.config.precision for r in items})),
+                     "machine": describe_machines([r.summary.get("hardware") for r in items])})
     return pd.DataFrame(rows).set_index("runs")
 
 

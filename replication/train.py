@@ -35,7 +35,7 @@ import time
 import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -1060,6 +1060,22 @@ def environment(device: torch.device | None = None) -> dict:
     return {"hardware": hardware,
             "torch": torch.__version__, "python": platform.python_version(),
             "replication": replication.__version__}
+
+
+def describe_machines(hardware_records: Sequence[dict | None]) -> str:
+    """The machines a group of runs was trained on, from their recorded hardware:
+    'AMD EPYC, 2 cores, 1 or 2 threads, bf16 native on some'."""
+    known = [h for h in hardware_records if h]
+    if not known:
+        return "not recorded"
+    cpus = sorted({f"{h.get('cpu', '?')}, {h.get('cpu_count', '?')} cores" for h in known})
+    threads = sorted({h.get("torch_threads") for h in known if h.get("torch_threads")})
+    native = {bool(h.get("native_bf16")) for h in known}
+    bf16 = {frozenset({True}): "bf16 native", frozenset({False}): "bf16 emulated"}.get(
+        frozenset(native), "bf16 native on some")
+    gpus = sorted({h["gpu"] for h in known if h.get("gpu")})
+    return ("; ".join(gpus) + " on " if gpus else "") + "; ".join(cpus) + (
+        f", {' or '.join(map(str, threads))} thread{'s' if threads != [1] else ''}" if threads else "") + f", {bf16}"
 
 
 # --------------------------------------------------------------------------

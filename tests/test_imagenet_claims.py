@@ -13,7 +13,7 @@ import pytest
 
 from replication import claims, imagenet_claims as ic, profiles, runs
 from replication.baselines import BaselineConfig
-from replication.train import TrainConfig, config_diff, config_hash, train
+from replication.train import TrainConfig, config_diff, config_hash, describe_machines, train
 
 
 def params(profile="cpu", **changes):
@@ -220,6 +220,17 @@ def test_budget_check_reading_on_fabricated_runs():
     assert list(budget.index) == ["tiny", "baselines", "budget_check"]
     assert budget.loc["tiny", "epochs"] == 10 and budget.loc["baselines", "training time"] == "9.0 min"
     assert budget.loc["budget_check", "images/s (median)"] == "500"
+    assert budget.loc["budget_check", "machine"] == "not recorded"
+
+
+def test_machines_names_the_hardware_a_group_ran_on():
+    epyc = {"cpu": "AMD EPYC", "cpu_count": 2, "torch_threads": 2, "native_bf16": False}
+    assert describe_machines([epyc]) == "AMD EPYC, 2 cores, 2 threads, bf16 emulated"
+    assert describe_machines([{**epyc, "torch_threads": 1}, {**epyc, "native_bf16": True}]) == \
+        "AMD EPYC, 2 cores, 1 or 2 threads, bf16 native on some"
+    assert describe_machines([None, {**epyc, "torch_threads": 1}]) == "AMD EPYC, 2 cores, 1 thread, bf16 emulated"
+    assert describe_machines([]) == "not recorded"
+    assert describe_machines([{**epyc, "gpu": "NVIDIA H200"}]).startswith("NVIDIA H200 on AMD EPYC, 2 cores")
 
 
 # --------------------------------------------------------------------------- the rules
