@@ -213,10 +213,13 @@ def seeds_for(params: Mapping[str, Any]) -> list[int]:
 
 
 def cnn_config(family: Family, seed: int, pooling: str = "overlapping", epochs: int | None = None,
-               precision: str = "fp32") -> TrainConfig:
-    """The paper's recipe (Sections 2, 4.1, 4.2, 5) for one family, seed and pooling."""
+               precision: str = "fp32", lrn: bool = True) -> TrainConfig:
+    """The paper's recipe (Sections 2, 4.1, 4.2, 5) for one family, seed and pooling; ``lrn=False``
+    drops Section 3.3's response normalisation (the arm notebook 03 compares with)."""
     epochs = epochs or family.epochs
     model = {"arch": "alexnet", "width": family.width, "towers": family.towers, "pooling": pooling}
+    if not lrn:  # only the LRN-off arm names it, so the hashes of the paper's nets do not change
+        model["lrn"] = None
     if family.schedule == "fixed":  # the paper's division by 10, once, after 80% of the epochs
         schedule = {"schedule": "fixed", "lr_drop_epochs": (drop_epoch(epochs),) if epochs > 1 else ()}
     else:  # the paper's rule: divide when the validation error stops improving, at most three times
@@ -277,6 +280,17 @@ def configs_05(params: Mapping[str, Any]) -> dict[str, list[TrainConfig]]:
     seeds = seeds_for(params)
     return {pooling: [cnn_config(family, s, pooling, params.get("epochs"), params["precision"]) for s in seeds]
             for pooling in ("overlapping", "non_overlapping")}
+
+
+def configs_03(params: Mapping[str, Any]) -> dict[str, list[TrainConfig]]:
+    """{"lrn": [...], "no_lrn": [...]}: the ImageNet half of Section 3.3's claim, on the first family
+    (Tiny ImageNet). The LRN arm is the paper's net, the overlapping runs of notebooks 04/05; the other
+    arm is the same net, seeds and recipe without response normalisation."""
+    family = scale_for(params["profile"]).families[0]
+    seeds = seeds_for(params)
+    return {name: [cnn_config(family, s, "overlapping", params.get("epochs"), params["precision"], lrn=on)
+                   for s in seeds]
+            for name, on in (("lrn", True), ("no_lrn", False))}
 
 
 def family_of(config: TrainConfig, params: Mapping[str, Any]) -> Family:
@@ -736,19 +750,26 @@ def plot_error_bars(got: Mapping[str, list], params: Mapping[str, Any]):
 # The driver: train every run of a profile (resumable; one run stored as it lands)
 # ---------------------------------------------------------------------------
 
+NOTEBOOKS = ("03", "04", "05")  # the notebooks whose ImageNet-protocol runs this module trains
+
+
 def training_order(params: Mapping[str, Any], only: Sequence[str] = ("04", "05")) -> list:
     """Every config of the chosen notebooks once, ordered so that a notebook completes as early as
-    possible: notebook 04's runs (the overlapping Tiny ImageNet seeds, which 05 shares, then the
-    baselines and Imagenette), then the rest of 05 (the non-overlapping seeds), then 04's budget check."""
+    possible: notebook 04's runs (the overlapping Tiny ImageNet seeds, which 05 and 03 share, then the
+    baselines and Imagenette), then the rest of 05 (the non-overlapping seeds), then 04's budget check,
+    then 03's LRN-off seeds (asked for by name only: ``--only 03``)."""
     plan4 = configs_04(params) if "04" in only else {}
     plan5 = configs_05(params) if "05" in only else {}
+    plan3 = configs_03(params) if "03" in only else {}
     first = scale_for(params["profile"]).families[0].key
-    order: list = list(plan4.get(first, [])) + list(plan5.get("overlapping", []))
+    order: list = (list(plan4.get(first, [])) + list(plan5.get("overlapping", []))
+                   + list(plan3.get("lrn", [])))
     order += plan4.get("baselines", [])
     order += [c for key, configs in plan4.items() if key not in (first, "baselines", "budget_check")
               for c in configs]
     order += plan5.get("non_overlapping", [])
     order += plan4.get("budget_check", [])  # the one long run last: the claims' runs come first
+    order += plan3.get("no_lrn", [])
     seen, unique = set(), []
     for config in order:
         ident = (type(config).__name__, config.hash if isinstance(config, BaselineConfig) else _run_hash(config))
@@ -768,7 +789,8 @@ def _describe(config) -> str:
     if isinstance(config, BaselineConfig):
         return f"baseline {config.kind} on {config.dataset} ({config.hash})"
     model = config.model
-    return (f"{config.dataset} {config.crop}px width {model.get('width')} {model.get('pooling')} "
+    lrn = ", no LRN" if "lrn" in model and model["lrn"] is None else ""
+    return (f"{config.dataset} {config.crop}px width {model.get('width')} {model.get('pooling')}{lrn} "
             f"seed {config.seed}, {config.epochs} epochs ({_run_hash(config)})")
 
 
@@ -777,9 +799,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(
         prog="python -m replication.imagenet_claims",
-        description="Train (resumably) and store every run notebooks 04 and 05 need at a profile.")
+        description="Train (resumably) and store every ImageNet-protocol run notebooks 04 and 05 (and, with "
+                    "--only 03, notebook 03's Tiny ImageNet LRN study) need at a profile.")
     parser.add_argument("--profile", default="cpu", help="smoke, cpu (default) or paper")
-    parser.add_argument("--only", nargs="+", default=["04", "05"], choices=["04", "05"])
+    parser.add_argument("--only", nargs="+", default=["04", "05"], choices=list(NOTEBOOKS),
+                        help="the notebooks whose runs to train (default: 04 05; 03 adds the LRN-off arm)")
     parser.add_argument("--seeds", default=None, help="YAML list overriding the profile's seeds, e.g. '[0, 1]'")
     parser.add_argument("--list", action="store_true", help="print the runs, stored or not, and exit")
     parser.add_argument("--git-commit", action="store_true",
