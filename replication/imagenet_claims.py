@@ -447,6 +447,19 @@ def measure_05(got: Mapping[str, list], params: Mapping[str, Any]) -> dict[str, 
     return out
 
 
+def measure_03(got: Mapping[str, list], params: Mapping[str, Any]) -> dict[str, dict]:
+    """Section 3.3 on Tiny ImageNet: ten-crop error without LRN minus with LRN (positive: LRN helps),
+    per seed, as ``difference_measurement`` (Welch's interval: the two arms are different nets)."""
+    with_lrn, without = got["lrn"], got["no_lrn"]
+    family = scale_for(params["profile"]).families[0]
+    seeds = [r.config.seed for r in with_lrn]
+    where = scale_entry(family, [r.config for r in with_lrn], "without minus with LRN, ten-crop")
+    return {claim_id: {"measurement": claims.difference_measurement(
+                [pct(r.summary[key]) for r in without], [pct(r.summary[key]) for r in with_lrn], seeds),
+                "scale": where}
+            for claim_id, key in (("lrn.imagenet_top1", "ten_crop_top1"), ("lrn.imagenet_top5", "ten_crop_top5"))}
+
+
 # ---------------------------------------------------------------------------
 # Tables and figures
 # ---------------------------------------------------------------------------
@@ -620,6 +633,44 @@ def budget_table(groups: Mapping[str, Sequence]):
     return pd.DataFrame(rows).set_index("runs")
 
 
+LRN_ARMS = {"lrn": "with LRN (the paper's net)", "no_lrn": "without LRN"}
+
+
+def lrn_table(got: Mapping[str, list]):
+    """Per arm of the Tiny ImageNet LRN study: ten-crop top-1/top-5 (mean ± 95% half-interval)."""
+    import pandas as pd
+
+    rows = [{"net": LRN_ARMS[arm],
+             "top-1 %": _mean_ci([pct(r.summary["ten_crop_top1"]) for r in got[arm]]),
+             "top-5 %": _mean_ci([pct(r.summary["ten_crop_top5"]) for r in got[arm]]),
+             "seeds": ", ".join(str(r.config.seed) for r in got[arm])} for arm in LRN_ARMS]
+    return pd.DataFrame(rows).set_index("net")
+
+
+def plot_lrn(got: Mapping[str, list], params: Mapping[str, Any]):
+    """Validation top-1 and top-5 error over the epochs, every seed, with and without LRN."""
+    import matplotlib.pyplot as plt
+
+    family = scale_for(params["profile"]).families[0]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    plt.close(fig)
+    colours = {"lrn": "#1f77b4", "no_lrn": "#d62728"}
+    for ax, key in zip(axes, ("val_top1", "val_top5")):
+        for arm, label in LRN_ARMS.items():
+            for i, run in enumerate(got[arm]):
+                ax.plot([m["epoch"] for m in run.history], [pct(m[key]) for m in run.history], "-o", ms=2,
+                        lw=1, color=colours[arm], label=label if i == 0 else None)
+        name = key.replace("val_top", "top-")
+        ax.set(xlabel="epoch", ylabel=f"{name} error % (validation, centre patch)", title=name)
+        ax.set_xticks(sorted({m["epoch"] for arm in LRN_ARMS for r in got[arm] for m in r.history}))
+        ax.legend(fontsize=8)
+    epochs = got["lrn"][0].config.epochs
+    fig.suptitle(f"{family.label}, {family.variant()}, {epochs} epoch{'s' if epochs != 1 else ''}: with and "
+                 "without response normalisation (Section 3.3)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def pooling_table(got: Mapping[str, list]):
     """Per pooling: ten-crop top-1/top-5 and the final val − train gap (mean ± 95% half-interval)."""
     import pandas as pd
@@ -665,8 +716,9 @@ def plan_table(plan: Mapping[str, list]):
     return pd.DataFrame(rows).set_index("runs")
 
 
-def interval_sentence(entry: Mapping[str, Any]) -> str:
-    """Whether a recorded difference's 95% interval resolves the effect, in words."""
+def interval_sentence(entry: Mapping[str, Any], subject: str = "overlapping pooling") -> str:
+    """Whether a recorded difference's 95% interval resolves the effect, in words; ``subject`` is
+    what the difference measures (its first group: "overlapping pooling", "the error without LRN")."""
     measured = entry["measured"]
     if measured is None:
         return "not measured at this profile"
@@ -679,15 +731,15 @@ def interval_sentence(entry: Mapping[str, Any]) -> str:
         return (f"{value:+.2f} pp, 95% interval [{low:+.2f}, {high:+.2f}] spans zero: "
                 f"{seeds} seeds do not resolve an effect of this size")
     side = "lower" if high < 0 else "higher"
-    return (f"{value:+.2f} pp, 95% interval [{low:+.2f}, {high:+.2f}] excludes zero: overlapping pooling is "
+    return (f"{value:+.2f} pp, 95% interval [{low:+.2f}, {high:+.2f}] excludes zero: {subject} is "
             f"resolved as {side}")
 
 
-def interval_sentences(report, claim_ids: Sequence[str]):
+def interval_sentences(report, claim_ids: Sequence[str], subject: str = "overlapping pooling"):
     """One sentence per claim: does the interval over seeds resolve the effect?"""
     import pandas as pd
 
-    rows = [{"claim": cid, "what the interval says": interval_sentence(report.entries[cid])}
+    rows = [{"claim": cid, "what the interval says": interval_sentence(report.entries[cid], subject)}
             for cid in claim_ids if cid in report.entries]
     return pd.DataFrame(rows, columns=["claim", "what the interval says"]).set_index("claim")
 

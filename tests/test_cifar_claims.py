@@ -186,7 +186,6 @@ def test_lrn_measurement_is_without_minus_with_in_points():
     assert claims.verdict("lrn.cifar_difference", m) == claims.REPRODUCED
     assert claims.verdict("lrn.cifar_with", C.test_errors_measurement([0.37, 0.38, 0.36], [0, 1, 2])) \
         == claims.NOT_REPRODUCED
-    assert claims.verdict("lrn.imagenet_top1", None) == claims.NOT_EVALUATED
 
 
 def test_claims_are_registered_for_both_notebooks():

@@ -91,6 +91,29 @@ def test_training_order_covers_both_notebooks_once_shared_runs_first():
     assert sum(isinstance(c, BaselineConfig) for c in order) == 2
 
 
+def test_lrn_study_shares_the_paper_nets_and_adds_an_lrn_off_arm():
+    p = params("cpu")
+    plan3, plan4 = ic.configs_03(p), ic.configs_04(p)
+    assert [config_hash(c) for c in plan3["lrn"]] == [config_hash(c) for c in plan4["tiny"]]
+    for on, off in zip(plan3["lrn"], plan3["no_lrn"]):
+        assert on.seed == off.seed and on.model == {k: v for k, v in off.model.items() if k != "lrn"}
+        assert off.model["lrn"] is None and "lrn" not in on.model
+    order = ic.training_order(p, ["03"])
+    assert [config_hash(c) for c in order] == [config_hash(c) for c in plan3["lrn"] + plan3["no_lrn"]]
+    assert "no LRN" in ic._describe(plan3["no_lrn"][0]) and "no LRN" not in ic._describe(plan3["lrn"][0])
+
+
+def test_lrn_off_arm_builds_a_net_without_normalisation():
+    from replication import models
+
+    off = ic.configs_03(params("cpu"))["no_lrn"][0]
+    on = ic.configs_03(params("cpu"))["lrn"][0]
+    spec = {"num_classes": 200, "input_size": 28}
+    kinds = [{type(m).__name__ for m in models.build_model({**c.model, **spec}).modules()} for c in (on, off)]
+    assert any("LRN" in k or "ResponseNorm" in k for k in kinds[0])
+    assert not any("LRN" in k or "ResponseNorm" in k for k in kinds[1])
+
+
 def test_driver_lists_the_runs(capsys):
     assert ic.main(["--profile", "cpu", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -188,6 +211,28 @@ def test_measure_04_and_05_on_fabricated_runs():
     ic.error_table_04(got, params("cpu"))
     ic.baseline_table(got, params("cpu"))
 
+
+
+def test_lrn_measurement_on_fabricated_runs():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    history = [{"epoch": e, "val_top1": 0.7 - 0.05 * e, "val_top5": 0.4 - 0.05 * e} for e in (1, 2)]
+    with_lrn = [fake_run(s, ten=(0.60 + 0.002 * s, 0.30), history=history) for s in range(5)]
+    without = [fake_run(s, ten=(0.62 + 0.003 * s, 0.31 + 0.001 * s), history=history) for s in range(5)]
+    got = {"lrn": with_lrn, "no_lrn": without}
+    out = ic.measure_03(got, params("cpu"))
+    top1 = out["lrn.imagenet_top1"]["measurement"]
+    assert top1["value"] == pytest.approx(2.2, abs=0.01)  # without minus with, in points: LRN helps
+    assert claims.verdict("lrn.imagenet_top1", top1) == claims.REPRODUCED  # 2.2 within 3x of 1.4
+    assert claims.verdict("lrn.imagenet_top5", out["lrn.imagenet_top5"]["measurement"]) == claims.REPRODUCED
+    assert out["lrn.imagenet_top1"]["scale"]["seeds"] == [0, 1, 2, 3, 4]
+    worse = ic.measure_03({"lrn": without, "no_lrn": with_lrn}, params("cpu"))
+    assert claims.verdict("lrn.imagenet_top1", worse["lrn.imagenet_top1"]["measurement"]) == claims.NOT_REPRODUCED
+    table = ic.lrn_table(got)
+    assert list(table.index) == ["with LRN (the paper's net)", "without LRN"]
+    assert table.iloc[1]["top-1 %"].startswith("62.6")
+    assert len(ic.plot_lrn(got, params("cpu")).axes) == 2
 
 
 def test_budget_check_reading_on_fabricated_runs():
