@@ -118,6 +118,10 @@ class Scale:
     # Notebook 04's budget check: one more net of the first family (first seed, overlapping pooling)
     # trained this many epochs, to see how the comparison with the baselines moves with training time.
     budget_check_epochs: int | None = None
+    # Notebook 03's control arm: the paper's LRN with alpha = 0, i.e. b = a / k^beta, a constant
+    # scaling of the two layers' outputs by 2^-0.75 = 0.59 with no normalisation by the neighbouring
+    # maps. It separates what LRN does as a normaliser from what it does as a fixed rescaling.
+    lrn_scale_control: bool = False
 
     def family(self, key: str) -> Family | None:
         return next((f for f in self.families if f.key == key), None)
@@ -166,6 +170,7 @@ SCALES: dict[str, Scale] = {
         ),
         min_seeds=1,
         budget_check_epochs=2,
+        lrn_scale_control=True,
         baselines=(
             BaselineConfig("softmax_pixels", TINY, 32, 10, 2, epochs=3),
             BaselineConfig("kmeans_features", TINY, 32, 10, 2, epochs=3, centroids=16, kmeans_patches=4000,
@@ -176,9 +181,11 @@ SCALES: dict[str, Scale] = {
         families=(CPU_TINY, CPU_NETTE),
         min_seeds=5,
         # The 5-epoch nets were still improving ~2 points of top-1 an epoch when they stopped, and the
-        # k-means baseline was ahead of them. One 12-epoch net (~33 minutes on two free cores, the one
-        # run over the 20-minute guide) shows whether that ordering is a matter of training time.
+        # k-means baseline was ahead of them. One 12-epoch net (estimated ~33 minutes on the AVX2
+        # machines; it took 19 minutes on a 2-core AVX-512 one) shows whether that ordering is a
+        # matter of training time.
         budget_check_epochs=12,
+        lrn_scale_control=True,
         baselines=(
             BaselineConfig("softmax_pixels", TINY, 32, epochs=10),
             BaselineConfig("kmeans_features", TINY, 32, epochs=20, centroids=256),
@@ -212,14 +219,23 @@ def seeds_for(params: Mapping[str, Any]) -> list[int]:
     return seeds
 
 
+LRN_VARIANTS = ("paper", "none", "scale_only")
+
+
 def cnn_config(family: Family, seed: int, pooling: str = "overlapping", epochs: int | None = None,
-               precision: str = "fp32", lrn: bool = True) -> TrainConfig:
-    """The paper's recipe (Sections 2, 4.1, 4.2, 5) for one family, seed and pooling; ``lrn=False``
-    drops Section 3.3's response normalisation (the arm notebook 03 compares with)."""
+               precision: str = "fp32", lrn: str = "paper") -> TrainConfig:
+    """The paper's recipe (Sections 2, 4.1, 4.2, 5) for one family, seed and pooling. ``lrn`` is
+    Section 3.3's response normalisation ("paper"), none ("none"), or its constant part alone
+    ("scale_only": alpha = 0, so b = a / k^beta): the arms notebook 03 compares."""
+    if lrn not in LRN_VARIANTS:
+        raise ValueError(f"lrn must be one of {LRN_VARIANTS}, got {lrn!r}")
     epochs = epochs or family.epochs
     model = {"arch": "alexnet", "width": family.width, "towers": family.towers, "pooling": pooling}
-    if not lrn:  # only the LRN-off arm names it, so the hashes of the paper's nets do not change
+    # only the other arms name it, so the hashes of the paper's nets do not change
+    if lrn == "none":
         model["lrn"] = None
+    elif lrn == "scale_only":
+        model["lrn_alpha"] = 0.0
     if family.schedule == "fixed":  # the paper's division by 10, once, after 80% of the epochs
         schedule = {"schedule": "fixed", "lr_drop_epochs": (drop_epoch(epochs),) if epochs > 1 else ()}
     else:  # the paper's rule: divide when the validation error stops improving, at most three times
@@ -283,14 +299,18 @@ def configs_05(params: Mapping[str, Any]) -> dict[str, list[TrainConfig]]:
 
 
 def configs_03(params: Mapping[str, Any]) -> dict[str, list[TrainConfig]]:
-    """{"lrn": [...], "no_lrn": [...]}: the ImageNet half of Section 3.3's claim, on the first family
-    (Tiny ImageNet). The LRN arm is the paper's net, the overlapping runs of notebooks 04/05; the other
-    arm is the same net, seeds and recipe without response normalisation."""
-    family = scale_for(params["profile"]).families[0]
+    """{"lrn": [...], "no_lrn": [...], "lrn_scale_only": [...]}: the ImageNet half of Section 3.3's
+    claim, on the first family (Tiny ImageNet). The LRN arm is the paper's net, the overlapping runs of
+    notebooks 04/05; the second arm is the same net, seeds and recipe without response normalisation;
+    the control arm (not at the paper profile) keeps only LRN's constant rescaling."""
+    scale = scale_for(params["profile"])
+    family = scale.families[0]
     seeds = seeds_for(params)
-    return {name: [cnn_config(family, s, "overlapping", params.get("epochs"), params["precision"], lrn=on)
+    arms = [("lrn", "paper"), ("no_lrn", "none")] + ([("lrn_scale_only", "scale_only")]
+                                                     if scale.lrn_scale_control else [])
+    return {name: [cnn_config(family, s, "overlapping", params.get("epochs"), params["precision"], lrn=variant)
                    for s in seeds]
-            for name, on in (("lrn", True), ("no_lrn", False))}
+            for name, variant in arms}
 
 
 def family_of(config: TrainConfig, params: Mapping[str, Any]) -> Family:
@@ -633,7 +653,8 @@ def budget_table(groups: Mapping[str, Sequence]):
     return pd.DataFrame(rows).set_index("runs")
 
 
-LRN_ARMS = {"lrn": "with LRN (the paper's net)", "no_lrn": "without LRN"}
+LRN_ARMS = {"lrn": "with LRN (the paper's net)", "no_lrn": "without LRN",
+            "lrn_scale_only": "LRN's constant scale only (alpha = 0)"}
 
 
 def lrn_table(got: Mapping[str, list]):
@@ -643,8 +664,33 @@ def lrn_table(got: Mapping[str, list]):
     rows = [{"net": LRN_ARMS[arm],
              "top-1 %": _mean_ci([pct(r.summary["ten_crop_top1"]) for r in got[arm]]),
              "top-5 %": _mean_ci([pct(r.summary["ten_crop_top5"]) for r in got[arm]]),
-             "seeds": ", ".join(str(r.config.seed) for r in got[arm])} for arm in LRN_ARMS]
+             "seeds": ", ".join(str(r.config.seed) for r in got[arm])} for arm in LRN_ARMS if got.get(arm)]
     return pd.DataFrame(rows).set_index("net")
+
+
+def lrn_decomposition(got: Mapping[str, list]):
+    """With the control arm: how much of LRN's effect is its constant rescaling and how much its
+    normalisation by neighbouring maps. Differences of ten-crop error in points, mean and Welch's 95%
+    interval; positive means the second net of the pair makes fewer errors."""
+    import pandas as pd
+
+    if not got.get("lrn_scale_only"):
+        return None
+    pairs = (("LRN as a whole", "no_lrn", "lrn", "without − with"),
+             ("its constant scale 1/k^β", "no_lrn", "lrn_scale_only", "without − scale only"),
+             ("its normalisation by neighbouring maps", "lrn_scale_only", "lrn", "scale only − with"))
+    rows = []
+    for name, first, second, how in pairs:
+        row = {"part of LRN": name, "difference": how}
+        for label, key in (("top-1, pp", "ten_crop_top1"), ("top-5, pp", "ten_crop_top5")):
+            a = [pct(r.summary[key]) for r in got[first]]
+            b = [pct(r.summary[key]) for r in got[second]]
+            mean = sum(a) / len(a) - sum(b) / len(b)
+            interval = claims.welch_interval(a, b)
+            row[label] = (f"{mean:+.1f} [{interval[0]:+.1f}, {interval[1]:+.1f}]" if interval
+                          else f"{mean:+.1f} (no interval)")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("part of LRN")
 
 
 def plot_lrn(got: Mapping[str, list], params: Mapping[str, Any]):
@@ -654,15 +700,15 @@ def plot_lrn(got: Mapping[str, list], params: Mapping[str, Any]):
     family = scale_for(params["profile"]).families[0]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     plt.close(fig)
-    colours = {"lrn": "#1f77b4", "no_lrn": "#d62728"}
+    colours = {"lrn": "#1f77b4", "no_lrn": "#d62728", "lrn_scale_only": "#2ca02c"}
     for ax, key in zip(axes, ("val_top1", "val_top5")):
         for arm, label in LRN_ARMS.items():
-            for i, run in enumerate(got[arm]):
+            for i, run in enumerate(got.get(arm, [])):
                 ax.plot([m["epoch"] for m in run.history], [pct(m[key]) for m in run.history], "-o", ms=2,
                         lw=1, color=colours[arm], label=label if i == 0 else None)
         name = key.replace("val_top", "top-")
         ax.set(xlabel="epoch", ylabel=f"{name} error % (validation, centre patch)", title=name)
-        ax.set_xticks(sorted({m["epoch"] for arm in LRN_ARMS for r in got[arm] for m in r.history}))
+        ax.set_xticks(sorted({m["epoch"] for arm in LRN_ARMS for r in got.get(arm, []) for m in r.history}))
         ax.legend(fontsize=8)
     epochs = got["lrn"][0].config.epochs
     fig.suptitle(f"{family.label}, {family.variant()}, {epochs} epoch{'s' if epochs != 1 else ''}: with and "
@@ -821,7 +867,7 @@ def training_order(params: Mapping[str, Any], only: Sequence[str] = ("04", "05")
               for c in configs]
     order += plan5.get("non_overlapping", [])
     order += plan4.get("budget_check", [])  # the one long run last: the claims' runs come first
-    order += plan3.get("no_lrn", [])
+    order += plan3.get("no_lrn", []) + plan3.get("lrn_scale_only", [])
     seen, unique = set(), []
     for config in order:
         ident = (type(config).__name__, config.hash if isinstance(config, BaselineConfig) else _run_hash(config))
@@ -841,7 +887,8 @@ def _describe(config) -> str:
     if isinstance(config, BaselineConfig):
         return f"baseline {config.kind} on {config.dataset} ({config.hash})"
     model = config.model
-    lrn = ", no LRN" if "lrn" in model and model["lrn"] is None else ""
+    lrn = (", no LRN" if "lrn" in model and model["lrn"] is None
+           else ", LRN scale only (alpha 0)" if model.get("lrn_alpha") == 0.0 else "")
     return (f"{config.dataset} {config.crop}px width {model.get('width')} {model.get('pooling')}{lrn} "
             f"seed {config.seed}, {config.epochs} epochs ({_run_hash(config)})")
 

@@ -99,19 +99,30 @@ def test_lrn_study_shares_the_paper_nets_and_adds_an_lrn_off_arm():
         assert on.seed == off.seed and on.model == {k: v for k, v in off.model.items() if k != "lrn"}
         assert off.model["lrn"] is None and "lrn" not in on.model
     order = ic.training_order(p, ["03"])
-    assert [config_hash(c) for c in order] == [config_hash(c) for c in plan3["lrn"] + plan3["no_lrn"]]
+    assert [config_hash(c) for c in order] == [config_hash(c) for c in
+                                               plan3["lrn"] + plan3["no_lrn"] + plan3["lrn_scale_only"]]
     assert "no LRN" in ic._describe(plan3["no_lrn"][0]) and "no LRN" not in ic._describe(plan3["lrn"][0])
+    for on, control in zip(plan3["lrn"], plan3["lrn_scale_only"]):  # the control: alpha = 0, nothing else
+        assert control.seed == on.seed and control.model == {**on.model, "lrn_alpha": 0.0}
+    assert "lrn_scale_only" not in ic.configs_03(params("paper"))
+    with pytest.raises(ValueError, match="lrn must be one of"):
+        ic.cnn_config(ic.CPU_TINY, 0, lrn="off")
 
 
-def test_lrn_off_arm_builds_a_net_without_normalisation():
+def test_lrn_arms_build_the_nets_they_name():
+    import torch
+
     from replication import models
 
-    off = ic.configs_03(params("cpu"))["no_lrn"][0]
-    on = ic.configs_03(params("cpu"))["lrn"][0]
+    plan = ic.configs_03(params("cpu"))
     spec = {"num_classes": 200, "input_size": 28}
-    kinds = [{type(m).__name__ for m in models.build_model({**c.model, **spec}).modules()} for c in (on, off)]
-    assert any("LRN" in k or "ResponseNorm" in k for k in kinds[0])
-    assert not any("LRN" in k or "ResponseNorm" in k for k in kinds[1])
+    nets = {arm: models.build_model({**plan[arm][0].model, **spec}) for arm in plan}
+    norms = {arm: [m for m in net.modules() if isinstance(m, models.LocalResponseNorm)] for arm, net in nets.items()}
+    assert len(norms["lrn"]) == 2 and norms["no_lrn"] == [] and len(norms["lrn_scale_only"]) == 2
+    control = norms["lrn_scale_only"][0]
+    x = torch.rand(2, 16, 5, 5) * 50
+    assert torch.allclose(control(x), x / 2.0 ** 0.75)  # alpha = 0: a constant rescaling, k^-beta
+    assert not torch.allclose(norms["lrn"][0](x), x / 2.0 ** 0.75)
 
 
 def test_driver_lists_the_runs(capsys):
@@ -233,6 +244,11 @@ def test_lrn_measurement_on_fabricated_runs():
     assert list(table.index) == ["with LRN (the paper's net)", "without LRN"]
     assert table.iloc[1]["top-1 %"].startswith("62.6")
     assert len(ic.plot_lrn(got, params("cpu")).axes) == 2
+    assert ic.lrn_decomposition(got) is None  # no control arm
+    control = [fake_run(s, ten=(0.61 + 0.002 * s, 0.305), history=history) for s in range(5)]
+    parts = ic.lrn_decomposition({**got, "lrn_scale_only": control})
+    assert list(parts["difference"]) == ["without − with", "without − scale only", "scale only − with"]
+    assert parts.iloc[0]["top-1, pp"].startswith("+2.2 [") and parts.iloc[2]["top-1, pp"].startswith("+1.0 [")
 
 
 def test_budget_check_reading_on_fabricated_runs():
