@@ -456,10 +456,7 @@ def measure_05(got: Mapping[str, list], params: Mapping[str, Any]) -> dict[str, 
     family = scale_for(params["profile"]).families[0]
     seeds = [r.config.seed for r in over]
     where = scale_entry(family, [r.config for r in over], "overlapping minus non-overlapping pooling, ten-crop")
-    out = {}
-    for claim_id, key in (("pooling.top1", "ten_crop_top1"), ("pooling.top5", "ten_crop_top5")):
-        out[claim_id] = {"measurement": claims.difference_measurement(
-            [pct(r.summary[key]) for r in over], [pct(r.summary[key]) for r in non], seeds), "scale": where}
+    out = ten_crop_differences(over, non, ("pooling.top1", "pooling.top5"), where)
     if all("train_eval_top1" in r.history[-1] for r in over + non):
         gap_scale = dict(where, variant=where["variant"].replace("ten-crop", "val − train top-1 gap, centre crop"))
         out["pooling.overfitting"] = {"measurement": claims.difference_measurement(
@@ -467,17 +464,22 @@ def measure_05(got: Mapping[str, list], params: Mapping[str, Any]) -> dict[str, 
     return out
 
 
-def measure_03(got: Mapping[str, list], params: Mapping[str, Any]) -> dict[str, dict]:
-    """Section 3.3 on Tiny ImageNet: ten-crop error without LRN minus with LRN (positive: LRN helps),
-    per seed, as ``difference_measurement`` (Welch's interval: the two arms are different nets)."""
-    with_lrn, without = got["lrn"], got["no_lrn"]
-    family = scale_for(params["profile"]).families[0]
-    seeds = [r.config.seed for r in with_lrn]
-    where = scale_entry(family, [r.config for r in with_lrn], "without minus with LRN, ten-crop")
+def ten_crop_differences(first: Sequence, second: Sequence, claim_ids: Sequence[str],
+                         scale: Mapping[str, Any] | None = None) -> dict[str, dict]:
+    """Ten-crop top-1 and top-5 error of ``first`` minus ``second`` (two arms of different nets on the
+    same seeds), in points, with Welch's interval: ``{claim_ids[0]: top-1, claim_ids[1]: top-5}``."""
+    seeds = [r.config.seed for r in first]
     return {claim_id: {"measurement": claims.difference_measurement(
-                [pct(r.summary[key]) for r in without], [pct(r.summary[key]) for r in with_lrn], seeds),
-                "scale": where}
-            for claim_id, key in (("lrn.imagenet_top1", "ten_crop_top1"), ("lrn.imagenet_top5", "ten_crop_top5"))}
+                [pct(r.summary[key]) for r in first], [pct(r.summary[key]) for r in second], seeds),
+                "scale": scale}
+            for claim_id, key in zip(claim_ids, ("ten_crop_top1", "ten_crop_top5"))}
+
+
+def measure_03(got: Mapping[str, list], params: Mapping[str, Any]) -> dict[str, dict]:
+    """Section 3.3 on Tiny ImageNet: ten-crop error without LRN minus with LRN (positive: LRN helps)."""
+    family = scale_for(params["profile"]).families[0]
+    where = scale_entry(family, [r.config for r in got["lrn"]], "without minus with LRN, ten-crop")
+    return ten_crop_differences(got["no_lrn"], got["lrn"], ("lrn.imagenet_top1", "lrn.imagenet_top5"), where)
 
 
 # ---------------------------------------------------------------------------
@@ -597,6 +599,13 @@ def budget_check_sentence(got: Mapping[str, list], check: Sequence, params: Mapp
             f"and does not change it.")
 
 
+def _plot_val_curves(ax, runs: Sequence, key: str, label: str, **style) -> None:
+    """Validation error (``key``: val_top1 or val_top5, in %) over the epochs, one line a run, one legend entry."""
+    for i, run in enumerate(runs):
+        ax.plot([m["epoch"] for m in run.history], [pct(m[key]) for m in run.history], "-o",
+                label=label if i == 0 else None, **style)
+
+
 def plot_budget_check(got: Mapping[str, list], check: Sequence, params: Mapping[str, Any]):
     """Validation top-1 and top-5 error over the epochs: the claim's nets, the longer net, the baselines."""
     import matplotlib.pyplot as plt
@@ -606,13 +615,11 @@ def plot_budget_check(got: Mapping[str, list], check: Sequence, params: Mapping[
     plt.close(fig)
     for ax, key in zip(axes, ("val_top1", "val_top5")):
         short = got[family.key]
-        for i, run in enumerate(short):
-            ax.plot([m["epoch"] for m in run.history], [pct(m[key]) for m in run.history], "-o", ms=2,
-                    color="#999999", lw=1, label=(f"{run.config.epochs}-epoch nets ({len(short)} seed"
-                                                  f"{'s' if len(short) != 1 else ''})") if i == 0 else None)
+        _plot_val_curves(ax, short, key, f"{short[0].config.epochs}-epoch nets ({len(short)} seed"
+                         f"{'s' if len(short) != 1 else ''})", ms=2, color="#999999", lw=1)
         for run in check:
-            ax.plot([m["epoch"] for m in run.history], [pct(m[key]) for m in run.history], "-o", ms=3,
-                    color="#1f77b4", label=f"{run.config.epochs}-epoch net (seed {run.config.seed})")
+            _plot_val_curves(ax, [run], key, f"{run.config.epochs}-epoch net (seed {run.config.seed})",
+                             ms=3, color="#1f77b4")
         for record, style in zip(got.get("baselines", []), ("--", ":")):
             ax.axhline(pct(record[key]), color="#d62728", ls=style, label=f"baseline: {record['kind']}")
         name = key.replace("val_top", "top-")
@@ -682,13 +689,11 @@ def lrn_decomposition(got: Mapping[str, list]):
     rows = []
     for name, first, second, how in pairs:
         row = {"part of LRN": name, "difference": how}
-        for label, key in (("top-1, pp", "ten_crop_top1"), ("top-5, pp", "ten_crop_top5")):
-            a = [pct(r.summary[key]) for r in got[first]]
-            b = [pct(r.summary[key]) for r in got[second]]
-            mean = sum(a) / len(a) - sum(b) / len(b)
-            interval = claims.welch_interval(a, b)
-            row[label] = (f"{mean:+.1f} [{interval[0]:+.1f}, {interval[1]:+.1f}]" if interval
-                          else f"{mean:+.1f} (no interval)")
+        parts = ten_crop_differences(got[first], got[second], ("top-1, pp", "top-5, pp"))
+        for label, entry in parts.items():
+            m = entry["measurement"]
+            row[label] = (f"{m['value']:+.1f} [{m['ci95'][0]:+.1f}, {m['ci95'][1]:+.1f}]" if m["ci95"]
+                          else f"{m['value']:+.1f} (no interval)")
         rows.append(row)
     return pd.DataFrame(rows).set_index("part of LRN")
 
@@ -703,9 +708,7 @@ def plot_lrn(got: Mapping[str, list], params: Mapping[str, Any]):
     colours = {"lrn": "#1f77b4", "no_lrn": "#d62728", "lrn_scale_only": "#2ca02c"}
     for ax, key in zip(axes, ("val_top1", "val_top5")):
         for arm, label in LRN_ARMS.items():
-            for i, run in enumerate(got.get(arm, [])):
-                ax.plot([m["epoch"] for m in run.history], [pct(m[key]) for m in run.history], "-o", ms=2,
-                        lw=1, color=colours[arm], label=label if i == 0 else None)
+            _plot_val_curves(ax, got.get(arm, []), key, label, ms=2, lw=1, color=colours[arm])
         name = key.replace("val_top", "top-")
         ax.set(xlabel="epoch", ylabel=f"{name} error % (validation, centre patch)", title=name)
         ax.set_xticks(sorted({m["epoch"] for arm in LRN_ARMS for r in got.get(arm, []) for m in r.history}))

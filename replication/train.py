@@ -1074,8 +1074,10 @@ def describe_machines(hardware_records: Sequence[dict | None]) -> str:
     bf16 = {frozenset({True}): "bf16 native", frozenset({False}): "bf16 emulated"}.get(
         frozenset(native), "bf16 native on some")
     gpus = sorted({h["gpu"] for h in known if h.get("gpu")})
-    return ("; ".join(gpus) + " on " if gpus else "") + "; ".join(cpus) + (
-        f", {' or '.join(map(str, threads))} thread{'s' if threads != [1] else ''}" if threads else "") + f", {bf16}"
+    text = ("; ".join(gpus) + " on " if gpus else "") + "; ".join(cpus)
+    if threads:
+        text += f", {' or '.join(map(str, threads))} thread{'s' if threads != [1] else ''}"
+    return f"{text}, {bf16}"
 
 
 # --------------------------------------------------------------------------

@@ -12,15 +12,9 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
-from replication.profiles import PORTABLE_CPU_ENV  # imports no torch
-
-# nbval re-executes the smoke reports, which train, and compares their numbers
-# exactly: the notebook kernels (and the tests) run on the portable AVX2 kernels
-# that made those reports, whatever this machine's CPU. Set before torch loads.
-os.environ.update(PORTABLE_CPU_ENV)
-
-import torch  # noqa: E402
+# reports/conftest.py pins the CPU kernels the re-executed smoke reports train on.
 
 REPO = Path(__file__).resolve().parents[1]
 
