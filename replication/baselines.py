@@ -62,6 +62,7 @@ class BaselineConfig:
     kmeans_patches: int = 100_000
     kmeans_iters: int = 10
     whiten_eps: float = 0.1
+    data_variant: str | None = None  # as TrainConfig.data_variant ("sample": the committed sample)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -77,7 +78,10 @@ class BaselineConfig:
 
     @property
     def hash(self) -> str:
-        payload = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        values = self.to_dict()
+        if values["data_variant"] is None:  # added later: its default leaves the stored hashes alone
+            del values["data_variant"]
+        payload = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -229,7 +233,7 @@ def load_images(config: BaselineConfig):
 
     cnn_view = train.TrainConfig(model={"arch": "alexnet"}, dataset=config.dataset, image_size=config.image_size,
                                  train_per_class=config.train_per_class, val_per_class=config.val_per_class,
-                                 subset_seed=config.subset_seed)
+                                 subset_seed=config.subset_seed, data_variant=config.data_variant)
     train_split, val_split = train.load_data(cnn_view)
     return train_split, val_split
 

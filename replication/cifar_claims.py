@@ -62,11 +62,13 @@ class Scale:
     lrn_val_per_class: int | None
     lrn_epochs: int
     lrn_lr: float
+    data_variant: str | None = None  # None: the full release; "sample": data/sample/ (smoke)
 
 
 SCALES = {
-    # a few hundred images, a few steps: the same cells and figures, in about a minute
-    "smoke": Scale(30, 20, 2, 1, 30, 20, 1, 0.001),
+    # the committed sample (30 train and 20 test images a class), a few steps: the same cells and
+    # figures, in about a minute, with nothing downloaded
+    "smoke": Scale(None, None, 2, 1, None, None, 1, 0.001, data_variant="sample"),
     # about an hour of training a notebook on 2 uncontended cores (fp32, 1,000 img/s for Fig. 1's net,
     # ~450 img/s for the conv-local net): Fig. 1 on a 10,000-image class-balanced subset (1,000 per class),
     # capped at 30 epochs; LRN on the full 50,000 for 5 epochs
@@ -113,7 +115,7 @@ def fig1_config(setting: str, activation: str, lr: float, seed: int, profile: st
         input_scale=1.0 if setting == "paper" else MODERN_INPUT_SCALE,
         optimizer="paper", lr=lr, momentum=0.9, weight_decay=0.0, schedule="constant",
         epochs=epochs or s.fig1_epoch_cap, stop_at_train_error=THRESHOLD, extra_epochs=s.fig1_extra_epochs,
-        seed=seed, precision=precision, channels_last=False,
+        seed=seed, precision=precision, channels_last=False, data_variant=s.data_variant,
     )
 
 
@@ -134,7 +136,7 @@ def lrn_config(lrn: bool, seed: int, profile: str, epochs: int | None = None, pr
         crop=24, flip=True, lighting_std=0.0, mean_subtraction=True,
         optimizer="paper", lr=s.lrn_lr, momentum=0.9, weight_decay=5e-4,
         schedule="fixed" if epochs > 1 else "constant", lr_drop_epochs=(epochs - 1,) if epochs > 1 else (),
-        epochs=epochs, seed=seed, precision=precision, channels_last=False,
+        epochs=epochs, seed=seed, precision=precision, channels_last=False, data_variant=s.data_variant,
     )
 
 
@@ -288,7 +290,8 @@ def test_errors_measurement(values: Sequence[float], seeds: Sequence[int]) -> di
 def scale_of(config, seeds: Sequence[int], variant: str, epochs: int | None = None) -> dict:
     """The ``scale`` block of a claim entry for runs of ``config``."""
     size = config.crop or 32
-    return {"dataset": config.dataset, "variant": variant, "image_size": size,
+    dataset = config.dataset + (f" ({config.data_variant})" if config.data_variant else "")
+    return {"dataset": dataset, "variant": variant, "image_size": size,
             "epochs": epochs if epochs is not None else config.epochs,
             "precision": config.precision, "seeds": [int(s) for s in seeds]}
 

@@ -45,6 +45,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from replication.sample import SAMPLE_DIR
+
 CACHE_FORMAT = 1
 RESIZE_RULE = "shorter side to size (PIL bilinear, antialiased), then central size x size crop"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".tif", ".tiff", ".webp")
@@ -77,6 +79,11 @@ class CorruptArchiveError(DataError):
 
 
 # --------------------------------------------------------------------------- settings
+
+
+def sample_dir() -> Path:
+    """The committed sample's folder, ``<repo>/data/sample`` (see replication.sample)."""
+    return SAMPLE_DIR
 
 
 def data_root() -> Path:
@@ -127,10 +134,27 @@ class Variant:
     native_size: int | None = None
     default_size: int | None = None
     notes: str = ""
+    # The committed sample (data/sample/, replication.sample): read in place, only when asked
+    # for by name (variant "sample"), never picked in place of a missing full release.
+    bundled: bool = False
+    counts: dict[str, int] | None = None  # per own split, when it differs from the dataset's
 
     @property
     def size(self) -> int:
         return int(self.native_size or self.default_size or 256)
+
+
+SAMPLE_LABEL = "sample"
+
+
+def _sample_variant(dataset: str, folder: str, native_size: int, counts: dict[str, int],
+                    per_class: str) -> Variant:
+    return Variant(
+        id=f"{dataset}-sample", label=SAMPLE_LABEL,
+        description=f"the committed sample in data/sample/{folder} ({per_class}; for tests and the smoke profile)",
+        folder=folder, native_size=native_size, bundled=True, counts=counts,
+        notes="cut from the mirror archive by python -m replication.sample; data/sample/MANIFEST.json",
+    )
 
 
 @dataclass(frozen=True)
@@ -242,6 +266,8 @@ DATASETS: dict[str, DatasetSpec] = {
                     ),
                     native_size=32,
                 ),
+                _sample_variant("cifar10-jpeg", "cifar10-jpeg", 32, {"train": 300, "test": 200},
+                                "30 train and 20 test images a class"),
             ),
         ),
         DatasetSpec(
@@ -279,6 +305,8 @@ DATASETS: dict[str, DatasetSpec] = {
                     native_size=32,
                     notes="bounding boxes in the text files stay in 64 px coordinates",
                 ),
+                _sample_variant("tiny-imagenet-200", "tiny-imagenet-200-32px", 32, {"train": 2000, "val": 400},
+                                "10 train and 2 val images a class of the 32 px mirror"),
             ),
         ),
         DatasetSpec(
@@ -302,6 +330,8 @@ DATASETS: dict[str, DatasetSpec] = {
                     ),
                     native_size=128,
                 ),
+                _sample_variant("imagenette2-128", "imagenette2-128", 128, {"train": 160, "val": 80},
+                                "16 train and 8 val images a class"),
             ),
         ),
         DatasetSpec(
@@ -815,7 +845,10 @@ def _user_folders(spec: DatasetSpec, path: Path | None) -> list[Path]:
 def locate(spec: DatasetSpec, variant: Variant, root: Path, path: Path | None = None) -> Located:
     """Find an extracted folder (trusted when its layout is right) or an archive; no hashing."""
     found = Located()
-    folders = _user_folders(spec, path) + [root / variant.folder] + [m / variant.folder for m in mirror_dirs()]
+    if variant.bundled:
+        folders = [sample_dir() / variant.folder]
+    else:
+        folders = _user_folders(spec, path) + [root / variant.folder] + [m / variant.folder for m in mirror_dirs()]
     for folder in folders:
         found.looked.append(f"folder {folder}")
         if folder.is_dir():
@@ -841,6 +874,11 @@ def _not_found(spec: DatasetSpec, tried: list[tuple[Variant, Located]]) -> Datas
         lines += [f"  [{variant.label}] unusable: {problem}" for problem in located.problems]
     lines.append("To get it:")
     lines += [f"  [{variant.label}] {_how_to_get(spec, variant)}" for variant, _ in tried]
+    sample = next((v for v in spec.variants if v.bundled), None)
+    if sample is not None and all(v is not sample for v, _ in tried):
+        lines.append(f"  (a few images a class ship with the project, enough to try the code but not for "
+                     f"results: variant {SAMPLE_LABEL!r}, {sample.description}; e.g. data_variant: "
+                     f"{SAMPLE_LABEL} in a training config, as the smoke profile does)")
     if not mirror_dirs():
         lines.append("  (REPLICATION_MIRRORS is not set)")
     hint = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -874,7 +912,8 @@ def _variant_order(spec: DatasetSpec, root: Path, size: int | None, variant: str
                    path: Path | None, split: str | None = None) -> list[tuple[Variant, Located, bool]]:
     """Variants to try, best first: ready ones (cached for ``split``, extracted or archived),
     then those whose native size is ``size``, then registry order (official releases first)."""
-    candidates = [spec.variant(variant)] if variant else list(spec.variants)
+    # the committed sample only when asked for: never a silent stand-in for a missing release
+    candidates = [spec.variant(variant)] if variant else [v for v in spec.variants if not v.bundled]
     splits = [split] if split else sorted(set(spec.splits.values()))
     ranked = []
     for order, v in enumerate(candidates):
@@ -1275,7 +1314,7 @@ def _verify_variant(spec: DatasetSpec, variant: Variant, root: Path, path: Path 
     if located.folder is not None:
         for own in (spec.splits["train"], spec.held_out()):
             try:
-                n, want = len(LAYOUTS[spec.layout](located.folder, own)), spec.counts[own]
+                n, want = len(LAYOUTS[spec.layout](located.folder, own)), (variant.counts or spec.counts)[own]
             except (DataError, OSError) as error:
                 results.append((False, f"{own} in {located.folder} FAILED: {error}"))
                 continue

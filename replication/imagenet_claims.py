@@ -100,6 +100,7 @@ class Family:
     schedule: str = "fixed"  # "fixed": divide by 10 once, late; "plateau": the paper's rule
     init: str = "model"  # "model": Section 5's N(0, 0.01) weights and unit biases; "kaiming": He et al.
     input_scale: float = 1.0  # 1: the paper's raw 0..255 levels minus the mean image; 64: standardised
+    data_variant: str | None = None  # None: the full release; "sample": data/sample/ (smoke)
 
     def variant(self) -> str:
         towers = f"{self.towers} tower{'s' if self.towers > 1 else ''}"
@@ -162,19 +163,21 @@ CPU_NETTE = Family("imagenette", NETTE, "Imagenette (10 classes, 128 px mirror)"
 
 SCALES: dict[str, Scale] = {
     "smoke": Scale(
+        # the committed sample (data/sample/): 10 train and 2 val images a class of Tiny ImageNet,
+        # 16 and 8 of Imagenette; every image of it, one epoch
         families=(
-            Family("tiny", TINY, CPU_TINY.label, 32, 28, 0.25, 2, 1, train_per_class=10, val_per_class=2,
-                   train_eval_images=400, **MINIATURE),
-            Family("imagenette", NETTE, CPU_NETTE.label, 128, 112, 0.25, 2, 1, train_per_class=16,
-                   val_per_class=8, **MINIATURE),
+            Family("tiny", TINY, "Tiny ImageNet (committed sample, 32 px)", 32, 28, 0.25, 2, 1,
+                   train_eval_images=400, data_variant="sample", **MINIATURE),
+            Family("imagenette", NETTE, "Imagenette (committed sample, 128 px)", 128, 112, 0.25, 2, 1,
+                   data_variant="sample", **MINIATURE),
         ),
         min_seeds=1,
         budget_check_epochs=2,
         lrn_scale_control=True,
         baselines=(
-            BaselineConfig("softmax_pixels", TINY, 32, 10, 2, epochs=3),
-            BaselineConfig("kmeans_features", TINY, 32, 10, 2, epochs=3, centroids=16, kmeans_patches=4000,
-                           kmeans_iters=3),
+            BaselineConfig("softmax_pixels", TINY, 32, epochs=3, data_variant="sample"),
+            BaselineConfig("kmeans_features", TINY, 32, epochs=3, centroids=16, kmeans_patches=4000,
+                           kmeans_iters=3, data_variant="sample"),
         ),
     ),
     "cpu": Scale(
@@ -247,7 +250,7 @@ def cnn_config(family: Family, seed: int, pooling: str = "overlapping", epochs: 
         optimizer="paper", lr=0.01, momentum=0.9, weight_decay=5e-4, batch_size=128,
         epochs=epochs, seed=seed, precision=precision, ten_crop=True, save_val_topk=10,
         train_eval_images=family.train_eval_images, stream=family.stream, input_scale=family.input_scale,
-        init=family.init,
+        init=family.init, data_variant=family.data_variant,
         **schedule,
     )
 

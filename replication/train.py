@@ -161,6 +161,8 @@ CHOICES = {"precision": PRECISIONS, "schedule": SCHEDULES, "optimizer": OPTIMIZE
 FIELD_HELP = {
     "model": "model spec for models.build_model, a YAML/JSON mapping, e.g. '{arch: alexnet, width: 0.5}'",
     "dataset": "dataset name (replication.data.DATASETS) or 'synthetic' (random class-coloured images, for tests)",
+    "data_variant": "which release of the dataset (`data list` shows them); None: the best full release found. "
+                    "'sample' is the few images a class committed in data/sample/ (tests, the smoke profile)",
     "image_size": "resize images to this size when loading (None: the dataset's own size)",
     "train_per_class": "use only this many training images per class (None: all); for smoke runs",
     "val_per_class": "use only this many validation images per class (None: all)",
@@ -258,6 +260,7 @@ class TrainConfig:
     train_eval_images: int = 0
     save_val_topk: int = 0
     init: str = "model"
+    data_variant: str | None = None
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
@@ -326,6 +329,7 @@ HASH_BASE: dict[str, Any] = {
     "ten_crop": False, "save_conv1": False, "neighbours_k": 0, "neighbour_queries": 0,
     "per_class_error": False,
     "stream": False, "stats_images": None, "train_eval_images": 0, "save_val_topk": 0, "init": "model",
+    "data_variant": None,
 }
 
 
@@ -425,7 +429,8 @@ def load_data(config: TrainConfig, progress: bool = False) -> tuple[Split, Split
 
     splits = []
     for split_name, per_class in (("train", config.train_per_class), ("val", config.val_per_class)):
-        split = data.load_split(config.dataset, split_name, size=config.image_size, progress=progress)
+        split = data.load_split(config.dataset, split_name, size=config.image_size, progress=progress,
+                                variant=config.data_variant)
         if per_class is not None:
             split = data.subset_per_class(split, per_class, seed=config.subset_seed)
         splits.append(Split.from_image_split(split))
@@ -484,7 +489,7 @@ def stream_data(config: TrainConfig) -> tuple[StreamSplit, StreamSplit]:
     size = config.image_size or data.get_spec(config.dataset).variants[0].size
     splits = []
     for split_name, per_class in (("train", config.train_per_class), ("val", config.val_per_class)):
-        listing = data.list_split(config.dataset, split_name)
+        listing = data.list_split(config.dataset, split_name, variant=config.data_variant)
         split = StreamSplit(data.FileDataset(listing, _ResizeToUint8(size)), listing.labels, listing.classes,
                             listing.class_names, size, config.dataset, split_name)
         if per_class is not None:
@@ -692,7 +697,7 @@ class Trainer:
             if self.streaming:  # Section 2's mean image, Section 4.1's RGB PCA, over streamed files
                 from replication import runs
 
-                key = _canonical([config.dataset, self.image_size, config.train_per_class, config.subset_seed,
+                key = _canonical([config.dataset, config.data_variant, self.image_size, config.train_per_class, config.subset_seed,
                                   config.stats_images, os.environ.get("REPLICATION_IMAGENET", "")])
                 cache = runs.cache_dir() / "stats" / f"stream-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
                 stats = stream_stats(self.train_split, config.stats_images, cache)
@@ -1054,7 +1059,8 @@ def environment(device: torch.device | None = None) -> dict:
 
     device = torch.device(device or "cpu")
     hardware = {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                "machine": platform.machine(), "device": str(device), "native_bf16": bf16_is_native()}
+                "machine": platform.machine(), "device": str(device), "native_bf16": bf16_is_native(),
+                "cpu_capability": torch.backends.cpu.get_cpu_capability()}  # the kernels ATen chose: AVX2, AVX512...
     if device.type == "cuda":
         hardware["gpu"] = torch.cuda.get_device_name(device)
     return {"hardware": hardware,

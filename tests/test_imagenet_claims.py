@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from replication import claims, imagenet_claims as ic, profiles, runs
+from replication import claims, data, imagenet_claims as ic, profiles, runs
 from replication.baselines import BaselineConfig
 from replication.train import TrainConfig, config_diff, config_hash, describe_machines, train
 
@@ -63,10 +63,15 @@ def test_cpu_budget_fits_twenty_minutes_a_tiny_imagenet_run():
 def test_smoke_profile_is_small_and_seeds_stay_as_given():
     p = params("smoke")
     assert ic.seeds_for(p) == [0]
-    for family in ic.scale_for("smoke").families:
-        assert family.train_per_class is not None and family.train_per_class <= 16
+    for family in ic.scale_for("smoke").families:  # the committed sample, all of it: at most 16 a class
+        assert family.data_variant == "sample" and family.train_per_class is None
+        assert max(data.get_spec(family.dataset).variant("sample").counts.values()) <= 16 * 200
+    for baseline in ic.scale_for("smoke").baselines:
+        assert baseline.data_variant == "sample"
     tiny = ic.configs_04(p)["tiny"][0]
-    assert tiny.epochs == 1 and tiny.lr_drop_epochs == ()
+    assert tiny.epochs == 1 and tiny.lr_drop_epochs == () and tiny.data_variant == "sample"
+    for config in ic.configs_04(params("cpu"))["tiny"]:  # the cpu runs never read the sample
+        assert config.data_variant is None
 
 
 def test_seeds_are_extended_without_repeats():
