@@ -265,7 +265,7 @@ def provenance(parameters: Mapping[str, Any], started: float | None = None,
         "cpu": cpu_name(),
         "gpu": gpu,
         "threads": torch.get_num_threads(),
-        "cpu_kernels": profiles.cpu_kernels(),
+        "cpu_kernels": f"{profiles.cpu_kernels()}, {torch.backends.cpu.get_cpu_capability()}",
         "started_at": started_at or datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": None if started is None else round(time.perf_counter() - started, 1),
         "parameters": claims.plain(dict(parameters)),
@@ -523,6 +523,37 @@ class NotebookReport:
         return write_claims_json(self.output_dir / f"{self.notebook}.json", self.notebook, self.profile,
                                  self._all_entries(), self._written, self.figures)
 
+    def check(self) -> pd.DataFrame:
+        """What must hold on every machine, as a table nbval can compare exactly in every
+        profile: the JSON that ``write()`` wrote is valid, each status is what the claim's
+        rule gives for its measurement, the notebook's registered claims are all there (one
+        row each in the verdict table), and its figures exist. No measured digits: those
+        depend on the CPU's kernels when a report trains (see README, "What CI checks")."""
+        if self._written is None:
+            raise RuntimeError("call report.write() before report.check()")
+        path = self.output_dir / f"{self.notebook}.json"
+        report = load_report(path)
+        schema = validate_report(report)
+        statuses = schema or claims.recompute_statuses(report)
+        registered = [c.id for c in claims.claims_for(self.notebook)]
+        recorded = [e["id"] for e in report["claims"]] if not schema else []
+        rows = len(self.verdict_table())
+        missing = [f for f in report.get("figures", []) if not (self.output_dir / f).is_file()]
+
+        def verdict(problems: list[str]) -> str:
+            return "ok" if not problems else "; ".join(problems)
+
+        checks = {
+            f"{self.notebook}.json follows the claims schema": verdict(schema),
+            "every status is what its claim's rule gives": verdict(statuses),
+            f"the {len(registered)} registered claims are recorded, in order":
+                verdict([] if recorded == registered else [f"recorded {recorded}"]),
+            f"the verdict table has a row per claim ({len(registered)})":
+                verdict([] if rows == len(registered) else [f"{rows} rows"]),
+            f"the {len(report.get('figures', []))} figures exist": verdict([f"missing {m}" for m in missing]),
+        }
+        return pd.DataFrame({"check": list(checks), "result": list(checks.values())}).set_index("check")
+
     def provenance_table(self) -> pd.DataFrame:
         """Provenance as a two-column table (varies between runs: not for nbval)."""
         items = dict(self.provenance())
@@ -534,6 +565,26 @@ class NotebookReport:
 # Consistency checks of committed reports (used by the tests and CI)
 # ---------------------------------------------------------------------------
 
+def content_problems(report: Mapping[str, Any], folder: Path) -> list[str]:
+    """What is wrong with a claims JSON itself, wherever it lies: schema, statuses that
+    differ from today's rules, claims other than the notebook's registered ones, figures
+    missing from ``folder``. Nothing here depends on the machine that trained."""
+    problems = validate_report(report)
+    if problems:
+        return problems
+    problems += claims.recompute_statuses(report)
+    registered = [c.id for c in claims.claims_for(report["notebook"])]
+    recorded = [e["id"] for e in report["claims"]]
+    if recorded != registered:
+        problems.append(f"claims {recorded}, registry has {registered}")
+    if report["provenance"]["parameters"].get("profile") != report["profile"]:
+        problems.append(f"provenance parameters are not profile {report['profile']!r}")
+    for figure in report["figures"]:
+        if not (Path(folder) / figure).is_file():
+            problems.append(f"figure {figure} missing")
+    return problems
+
+
 def check_report(json_path: Path) -> list[str]:
     """Everything wrong with one committed report: schema, statuses that differ
     from today's rules, missing provenance, error outputs or missing files."""
@@ -542,22 +593,12 @@ def check_report(json_path: Path) -> list[str]:
         report = load_report(json_path)
     except (OSError, ValueError) as error:
         return [f"{json_path}: unreadable: {error}"]
-    problems = [f"{json_path.name}: {p}" for p in validate_report(report)]
-    if problems:
-        return problems
-    problems += [f"{json_path.name}: {p}" for p in claims.recompute_statuses(report)]
+    problems = [f"{json_path.name}: {p}" for p in content_problems(report, json_path.parent)]
+    if validate_report(report):
+        return problems  # the checks below read fields the schema guarantees
     if report["notebook"] != json_path.stem or report["profile"] != json_path.parent.name:
         problems.append(f"{json_path.name}: says {report['profile']}/{report['notebook']}, "
                         f"lies in {json_path.parent.name}/")
-    registered = [c.id for c in claims.claims_for(report["notebook"])]
-    recorded = [e["id"] for e in report["claims"]]
-    if recorded != registered:
-        problems.append(f"{json_path.name}: claims {recorded}, registry has {registered}")
-    if report["provenance"]["parameters"].get("profile") != report["profile"]:
-        problems.append(f"{json_path.name}: provenance parameters are not profile {report['profile']!r}")
-    for figure in report["figures"]:
-        if not (json_path.parent / figure).is_file():
-            problems.append(f"{json_path.name}: figure {figure} missing")
     notebook = json_path.with_suffix(".ipynb")
     if not notebook.is_file():
         problems.append(f"{json_path.name}: executed notebook {notebook.name} missing")

@@ -142,11 +142,8 @@ def execute(notebook: Path, profile: str, parameters: dict[str, Any], reports_di
     (build_dir / "staging").mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{profile}-{stem}-", dir=build_dir / "staging"))
     output = staging / f"{stem}.ipynb"
-    # The kernel inherits these: JSON and figures go to staging, and a smoke run gets
-    # the portable CPU kernels (profiles.PORTABLE_CPU_ENV).
+    # The kernel inherits this: JSON and figures go to staging.
     overrides = {REPORT_DIR_ENV: str(staging)}
-    if profile in profiles.PORTABLE_PROFILES:
-        overrides.update(profiles.PORTABLE_CPU_ENV)
     previous = {name: os.environ.get(name) for name in overrides}
     os.environ.update(overrides)
     start = time.perf_counter()
@@ -175,9 +172,31 @@ def execute(notebook: Path, profile: str, parameters: dict[str, Any], reports_di
     if not (staging / f"{stem}.json").is_file():
         shutil.rmtree(staging, ignore_errors=True)
         return Outcome(stem, False, seconds, f"{stem}: ran, but wrote no {stem}.json (no `report.write()` cell?)")
+    if profile in profiles.RETRAINED_PROFILES:
+        mark_portable_cells_only(output)
     _publish(staging, stem, Path(reports_dir) / profile)
     shutil.rmtree(staging, ignore_errors=True)
     return Outcome(stem, True, seconds, _summary(Path(reports_dir) / profile / f"{stem}.json"))
+
+
+def mark_portable_cells_only(path: Path) -> int:
+    """Tag every code cell of an executed notebook ``nbval-ignore-output`` except the
+    ``portable`` ones (and those that say what nbval should do in a comment); returns how
+    many were tagged. For reports that train again when re-executed: nbval then checks
+    that each of their cells runs, and compares only what holds on every CPU."""
+    import nbformat
+
+    notebook = nbformat.read(str(path), as_version=4)
+    tagged = 0
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type != "code" or profiles.PORTABLE_TAG in tags or "NBVAL_" in cell.source:
+            continue
+        if "nbval-ignore-output" not in tags:
+            cell.metadata["tags"] = [*tags, "nbval-ignore-output"]
+            tagged += 1
+    nbformat.write(notebook, str(path))
+    return tagged
 
 
 def _keep_failed(output: Path, folder: Path) -> Path | None:

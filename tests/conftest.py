@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import torch
 
-# reports/conftest.py pins the CPU kernels the re-executed smoke reports train on.
-
 REPO = Path(__file__).resolve().parents[1]
 
 # Tests run many small models; more threads than cores only adds contention.
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# `make test` runs the unit tests a second time with one thread and AVX2 kernels
+# (replication.profiles.PORTABLE_CPU_ENV sets REPLICATION_TEST_THREADS=1).
+torch.set_num_threads(int(os.environ.get("REPLICATION_TEST_THREADS") or min(2, os.cpu_count() or 1)))
 
 
 def in_ci() -> bool:

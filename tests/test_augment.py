@@ -312,15 +312,15 @@ def test_pca_lighting_module_on_a_batch_shifts_each_image_once():
 
 
 # ---------------------------------------------------------------------------
-# Real pixels: CIFAR-10 (the mirror archive; skipped outside CI when absent)
+# Real pixels: the committed sample of CIFAR-10 (data/sample/, 300 training images)
 # ---------------------------------------------------------------------------
 
 
-def test_real_cifar_pixels_pca_and_crops(mirror):
-    mirror("cifar10-jpeg.tgz")
+def test_real_cifar_pixels_pca_and_crops(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPLICATION_DATA", str(tmp_path))  # the decoded cache goes here
     from replication.data import load_split
 
-    images = np.array(load_split("cifar10-jpeg", "train", progress=False).images[:2000])  # a writable copy
+    images = np.array(load_split("cifar10-jpeg", "train", progress=False, variant="sample").images)  # writable
     stats = A.compute_dataset_stats(images)
     expected = np.cov(images.reshape(-1, 3).astype(np.float64).T, bias=True)
     torch.testing.assert_close(stats.covariance, torch.from_numpy(expected))

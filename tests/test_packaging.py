@@ -9,7 +9,7 @@ import tomllib
 
 import yaml
 
-from replication.profiles import REPO  # the repository root (tests import no conftest: reports/ has one too)
+from replication.profiles import REPO  # the repository root
 
 
 def _requirement_pins(lines):

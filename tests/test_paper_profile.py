@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from replication.profiles import REPO  # the repository root (tests import no conftest: reports/ has one too)
+from replication.profiles import REPO  # the repository root
 from replication import imagenet_claims, profiles, runs, train
 from replication.train import HASH_BASE, TrainConfig, config_diff, config_hash
 

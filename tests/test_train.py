@@ -15,7 +15,7 @@ import sys
 import pytest
 import torch
 
-from replication.profiles import REPO  # the repository root (tests import no conftest: reports/ has one too)
+from replication.profiles import REPO  # the repository root
 from replication import train as T
 from replication.train import (CheckpointError, LRSchedule, NonFiniteLossError, PaperSGD, TrainConfig,
                                config_diff, config_hash, load_checkpoint, train)
