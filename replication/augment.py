@@ -61,6 +61,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from replication.paths import atomic_file
+
 EigenScale = Literal["lambda", "sqrt"]
 
 PAPER_IMAGE_SIZE = 256
@@ -283,10 +285,8 @@ def pca_stats_cached(name: str, images_uint8_nhwc, cache_dir: str | Path | None 
         with np.load(path) as arrays:
             return DatasetStats.from_numpy(arrays)
     stats = compute_dataset_stats(images_uint8_nhwc)
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(partial, **stats.to_numpy())
-    os.replace(partial, path)  # atomic: a concurrent reader never sees half a file
+    with atomic_file(path) as partial, open(partial, "wb") as handle:  # a reader never sees half a file
+        np.savez(handle, **stats.to_numpy())
     return stats
 
 

@@ -36,7 +36,6 @@ import shutil
 import sys
 import tarfile
 import time
-import uuid
 import zipfile
 import zlib
 from dataclasses import dataclass, field, replace
@@ -45,7 +44,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from replication.sample import SAMPLE_DIR
+from replication.paths import (atomic_file, atomic_write_text, data_root, mirror_dirs, partial_name,  # noqa: F401
+                               remove_stale_partials, sample_dir)
 
 CACHE_FORMAT = 1
 RESIZE_RULE = "shorter side to size (PIL bilinear, antialiased), then central size x size crop"
@@ -79,23 +79,6 @@ class CorruptArchiveError(DataError):
 
 
 # --------------------------------------------------------------------------- settings
-
-
-def sample_dir() -> Path:
-    """The committed sample's folder, ``<repo>/data/sample`` (see replication.sample)."""
-    return SAMPLE_DIR
-
-
-def data_root() -> Path:
-    """The writable data root: $REPLICATION_DATA, else <repo>/data."""
-    env = os.environ.get("REPLICATION_DATA")
-    return Path(env).expanduser() if env else Path(__file__).resolve().parents[1] / "data"
-
-
-def mirror_dirs() -> list[Path]:
-    """Folders of read-only archives from $REPLICATION_MIRRORS (os.pathsep-separated)."""
-    value = os.environ.get("REPLICATION_MIRRORS", "")
-    return [Path(part).expanduser() for part in value.split(os.pathsep) if part]
 
 
 def _root(root: str | Path | None) -> Path:
@@ -712,47 +695,10 @@ def verify_archive(path: Path, archive: Archive, root: Path | None = None, force
         )
     if stamp is not None:
         try:
-            _write_text_atomic(stamp, json.dumps(record, indent=1))
+            atomic_write_text(stamp, json.dumps(record, indent=1))
         except OSError:
             pass  # a read-only root only costs a re-hash next time
     return got
-
-
-# --------------------------------------------------------------------------- atomic writes
-
-
-def _partial_name(final: Path) -> Path:
-    return final.with_name(f".partial-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _remove_stale_partials(folder: Path, final_name: str) -> None:
-    """Delete leftovers of killed writers (.partial-<name>-<pid>-*) whose process is gone."""
-    if not folder.is_dir():
-        return
-    for leftover in folder.glob(f".partial-{final_name}-*"):
-        match = re.fullmatch(rf"\.partial-{re.escape(final_name)}-(\d+)-[0-9a-f]+", leftover.name)
-        if match and not _pid_alive(int(match.group(1))):
-            if leftover.is_dir():
-                shutil.rmtree(leftover, ignore_errors=True)
-            else:
-                leftover.unlink(missing_ok=True)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _partial_name(path)
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- extraction
@@ -778,7 +724,7 @@ def _extract_members(archive: Path, dest: Path, progress: bool) -> None:
 def _ensure_writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = _partial_name(folder / "write-probe")
+        probe = partial_name(folder / "write-probe")
         probe.touch()
         probe.unlink()
     except OSError as error:
@@ -797,8 +743,8 @@ def extract_archive(archive: Path, target: Path, progress: bool = True) -> Path:
     An archive with one top-level folder has that folder renamed to ``target``.
     """
     _ensure_writable(target.parent)
-    _remove_stale_partials(target.parent, target.name)
-    tmp = _partial_name(target)
+    remove_stale_partials(target.parent, target.name)
+    tmp = partial_name(target)
     tmp.mkdir()
     try:
         try:
@@ -897,14 +843,9 @@ def _download(spec: DatasetSpec, variant: Variant, root: Path) -> Path:
     from torchvision.datasets.utils import download_url
 
     final = root / archive.filename
-    tmp = _partial_name(final)
-    root.mkdir(parents=True, exist_ok=True)
-    try:
+    with atomic_file(final) as tmp:
         download_url(archive.url, str(root), filename=tmp.name)
         verify_archive(tmp, archive)
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
     return final
 
 
@@ -1111,10 +1052,10 @@ def _build_cache(spec: DatasetSpec, variant: Variant, folder: Path, own: str, si
     target_dir = files["images"].parent
     _ensure_writable(target_dir)
     for final in files.values():
-        _remove_stale_partials(target_dir, final.name)
+        remove_stale_partials(target_dir, final.name)
     n = len(listing)
     _check_space(target_dir, n * size * size * 3)
-    tmp = {key: _partial_name(final) for key, final in files.items()}
+    tmp = {key: partial_name(final) for key, final in files.items()}
     try:
         images = np.lib.format.open_memmap(tmp["images"], mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
         started = time.perf_counter()

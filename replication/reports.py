@@ -22,8 +22,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +31,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from replication import __version__, claims, profiles
+from replication.paths import atomic_file, atomic_write_text
+from replication.provenance import cpu_model, git_state, package_version, process_age_s
 
 REPO = Path(__file__).resolve().parents[1]
 REPORTS_DIR = REPO / "reports"
@@ -151,31 +151,6 @@ def claim_entry(claim_id: str, measurement: Mapping[str, Any] | None, scale: Map
     }
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()  # what open() would give (mkstemp gives 0600)
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.chmod(temporary, _FILE_MODE)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_claims_json(path: Path, notebook: str, profile: str, entries: Sequence[Mapping[str, Any]],
                       provenance: Mapping[str, Any], figures: Sequence[str] = ()) -> Path:
     """Write a notebook's claims JSON atomically, after checking it against the schema."""
@@ -194,51 +169,6 @@ def load_report(path: Path) -> dict:
 # ---------------------------------------------------------------------------
 # Provenance
 # ---------------------------------------------------------------------------
-
-def _git(*args: str) -> str | None:
-    try:
-        done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
-def git_state() -> tuple[str | None, bool | None]:
-    """(commit, dirty). Dirty means the source differs from the commit; the
-    generated ``reports/`` and ``runs/`` are left out of that check."""
-    commit = _git("rev-parse", "HEAD")
-    if commit is None:
-        return None, None
-    status = _git("status", "--porcelain", "--", ".", ":(exclude)reports", ":(exclude)runs")
-    return commit.strip(), (None if status is None else bool(status.strip()))
-
-
-def cpu_name() -> str:
-    """The CPU's model name, as the run store records it."""
-    from replication.train import cpu_model
-
-    return cpu_model()
-
-
-def process_age_s() -> float | None:
-    """Seconds since this process (the notebook's kernel) started; None off Linux."""
-    try:
-        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-        start_ticks = int(fields[19])  # field 22 of proc(5): starttime, in clock ticks since boot
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
-        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _version(package: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None
-
 
 def provenance(parameters: Mapping[str, Any], started: float | None = None,
                started_at: str | None = None) -> dict:
@@ -259,10 +189,10 @@ def provenance(parameters: Mapping[str, Any], started: float | None = None,
         "git_dirty": dirty,
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "torchvision": _version("torchvision"),
-        "numpy": _version("numpy"),
+        "torchvision": package_version("torchvision"),
+        "numpy": package_version("numpy"),
         "platform": platform.platform(),
-        "cpu": cpu_name(),
+        "cpu": cpu_model(),
         "gpu": gpu,
         "threads": torch.get_num_threads(),
         "cpu_kernels": f"{profiles.cpu_kernels()}, {torch.backends.cpu.get_cpu_capability()}",
@@ -327,18 +257,9 @@ def verdict_table(entries: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 
 def save_png(fig, path: Path) -> Path:
     """Save a figure as PNG atomically, without the version stamp matplotlib writes."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(handle)
-    try:
-        fig.savefig(temporary, format="png", dpi=110, metadata={"Software": None}, bbox_inches="tight")
-        os.chmod(temporary, _FILE_MODE)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None}, bbox_inches="tight")
+    return Path(path)
 
 
 def _shape_text(shape: Sequence[int]) -> str:

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,33 +29,14 @@ import numpy as np
 from replication.train import (HASH_SCHEMA, TrainConfig, TrainResult, config_diff, config_hash,  # noqa: F401
                                train)
 
+from replication.paths import (REPO, atomic_dir, cache_dir, env_flag, scratch_store_dir,  # noqa: F401
+                               store_dir)
+
 RunConfig = TrainConfig
-REPO = Path(__file__).resolve().parents[1]
-STORE = REPO / "runs"
-CACHE = REPO / ".cache" / "replication"
-
-
-def store_dir() -> Path:
-    """Where finished runs are stored: ``$REPLICATION_STORE`` or ``<repo>/runs``."""
-    return Path(os.environ.get("REPLICATION_STORE") or STORE)
-
-
-def cache_dir() -> Path:
-    """Where checkpoints live: ``$REPLICATION_CACHE`` or ``<repo>/.cache/replication``."""
-    return Path(os.environ.get("REPLICATION_CACHE") or CACHE)
-
-
-def scratch_store_dir() -> Path:
-    """The uncommitted store for throw-away runs (the smoke profile): ``<cache>/scratch-runs``.
-
-    Smoke reports train from scratch in CI on purpose, so the read-only guard
-    of the committed store does not apply here.
-    """
-    return cache_dir() / "scratch-runs"
-
-
 def read_only() -> bool:
-    return os.environ.get("REPLICATION_STORE_READONLY", "").lower() in {"1", "true", "yes"}
+    """``REPLICATION_STORE_READONLY`` (CI): a run missing from the store is an error, not a training run.
+    (The scratch store of the smoke profile is never read-only: smoke reports train in CI on purpose.)"""
+    return env_flag("REPLICATION_STORE_READONLY")
 
 
 def run_dir(config: TrainConfig, store: Path | None = None) -> Path:
@@ -170,12 +149,10 @@ def get(config: TrainConfig, progress: bool = True, threads: int | None = None, 
 
 
 def write(result: TrainResult, store: Path | None = None) -> Path:
-    """Store a finished run atomically: fill a temporary folder, then rename it to ``<hash>``."""
-    store = store or store_dir()
-    store.mkdir(parents=True, exist_ok=True)
-    target = store / result.hash
-    tmp = Path(tempfile.mkdtemp(prefix=f".{result.hash}.", dir=store))
-    try:
+    """Store a finished run atomically: fill a partial folder, then rename it to ``<hash>``
+    (a complete record that another process stored meanwhile is kept)."""
+    target = (store or store_dir()) / result.hash
+    with atomic_dir(target, complete_marker="summary.json") as tmp:
         record = {"hash": result.hash, "schema": HASH_SCHEMA, "differs_from_defaults": config_diff(result.config),
                   "config": result.config.to_dict()}
         (tmp / "config.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
@@ -183,14 +160,6 @@ def write(result: TrainResult, store: Path | None = None) -> Path:
         (tmp / "summary.json").write_text(json.dumps(result.summary, indent=1, sort_keys=True) + "\n")
         for name, array in result.artifacts.items():
             np.save(tmp / f"{name}.npy", np.asarray(array), allow_pickle=False)
-        if (target / "summary.json").exists():  # stored meanwhile by another process: keep that one
-            return target
-        if target.exists():  # a stale, incomplete record (no summary.json): replace it
-            shutil.rmtree(target)
-        os.rename(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

@@ -21,19 +21,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
-import os
-import shutil
 import sys
 import tarfile
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE_DIR = REPO / "data" / "sample"
+from replication.paths import SAMPLE_DIR, atomic_dir
 MANIFEST = "MANIFEST.json"
 SEED = 0
 
@@ -44,10 +39,6 @@ PLAN = (
      {"train": 10, "val": 2}),
     ("imagenette2-128", "imagenette2-128px.tgz", "imagenette2-128", "image_tree", {"train": 16, "val": 8}),
 )
-
-
-def sample_dir() -> Path:
-    return SAMPLE_DIR
 
 
 def read_manifest(folder: Path | None = None) -> dict:
@@ -136,9 +127,7 @@ def cut(mirrors: Path, out: Path = SAMPLE_DIR) -> dict:
 
     rng = np.random.default_rng(SEED)
     manifest = {"seed": SEED, "made_by": "python -m replication.sample", "datasets": {}}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".sample-", dir=out.parent))
-    try:
+    with atomic_dir(out) as staging:
         for name, archive_name, folder, layout, per_split in PLAN:
             archive = Path(mirrors) / archive_name
             registered = next(v.archive for v in data.get_spec(name).variants
@@ -154,10 +143,7 @@ def cut(mirrors: Path, out: Path = SAMPLE_DIR) -> dict:
                     chosen, texts = _cut_tiny_imagenet(tar, members, per_split, rng)
                 else:
                     chosen = _cut_image_tree(members, per_split, rng)
-                files = {}
-                for rel, member in sorted(chosen.items()):
-                    payload = tar.extractfile(members[member]).read()
-                    files[rel] = payload
+                files = {rel: tar.extractfile(members[member]).read() for rel, member in sorted(chosen.items())}
                 files.update(texts)
             for rel, payload in files.items():
                 target = staging / folder / rel
@@ -171,15 +157,6 @@ def cut(mirrors: Path, out: Path = SAMPLE_DIR) -> dict:
             }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         (staging / "README.md").write_text(README)
-        if out.exists():
-            old = out.with_name(f".old-{out.name}-{os.getpid()}")
-            os.rename(out, old)
-            os.rename(staging, out)
-            shutil.rmtree(old)
-        else:
-            os.rename(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return manifest
 
 

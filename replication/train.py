@@ -30,17 +30,21 @@ import hashlib
 import json
 import math
 import os
-import platform
 import time
 import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from replication.paths import atomic_file, remove_stale_partials
+from replication.provenance import bf16_is_native, cpu_model, describe_machines, environment  # noqa: F401
+from replication.seeds import (STREAM_AUGMENT, STREAM_DROPOUT, STREAM_INIT, STREAM_SHUFFLE,  # noqa: F401
+                               derive_seed, generator)
 
 # --------------------------------------------------------------------------
 # The paper's SGD (Section 5)
@@ -354,23 +358,6 @@ def _canonical(value) -> str:
 
 
 # --------------------------------------------------------------------------
-# Random streams derived from (seed, epoch)
-# --------------------------------------------------------------------------
-
-STREAM_INIT, STREAM_SHUFFLE, STREAM_AUGMENT, STREAM_DROPOUT = range(4)
-
-
-def derive_seed(seed: int, epoch: int, stream: int, rank: int = 0) -> int:
-    """A 63-bit seed for one random stream of one epoch (numpy's SeedSequence mixing)."""
-    state = np.random.SeedSequence([seed, epoch, stream, rank]).generate_state(2, dtype=np.uint32)
-    return int(state[0]) << 31 ^ int(state[1])
-
-
-def generator(seed: int, epoch: int, stream: int, rank: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(derive_seed(seed, epoch, stream, rank))
-
-
-# --------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------
 
@@ -565,10 +552,8 @@ def stream_stats(split: StreamSplit, limit: int | None, cache: Path | None = Non
     stats = augment.DatasetStats((sum_image / count).permute(2, 0, 1).to(torch.float32).contiguous(),
                                  eigvals, eigvecs, covariance, count)
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache.with_name(f".{cache.stem}.{os.getpid()}.tmp.npz")
-        np.savez(partial, **stats.to_numpy())
-        os.replace(partial, cache)
+        with atomic_file(cache) as partial, open(partial, "wb") as handle:
+            np.savez(handle, **stats.to_numpy())
     return stats
 
 
@@ -580,18 +565,6 @@ def stream_stats(split: StreamSplit, limit: int | None, cache: Path | None = Non
 def default_device() -> torch.device:
     """The first GPU when there is one (the paper profile), else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def bf16_is_native() -> bool:
-    """True when oneDNN has bfloat16 kernels for this CPU (AVX-512 BF16 or AMX).
-
-    Without them bf16 autocast on the CPU is emulated and several times
-    slower than fp32 (an AVX2-only CPU, e.g. AMD EPYC Zen 3).
-    """
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def autocast(precision: str, device_type: str = "cpu"):
@@ -615,18 +588,11 @@ CHECKPOINT_FORMAT = "replication.train.checkpoint/1"
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then os.replace (atomic)."""
+    """torch.save to a partial file in the same folder, fsync, then rename (atomic)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    remove_stale_partials(path.parent, path.name)  # a killed writer's leftovers
+    with atomic_file(path, fsync=True) as tmp:
+        torch.save(state, tmp)
 
 
 def load_checkpoint(path: Path, expected_hash: str | None = None) -> dict:
@@ -1041,49 +1007,6 @@ def _print_row(row: dict) -> None:
     tqdm.write(f"epoch {row['epoch']:3d}  lr {row['lr']:.0e}  train loss {row['train_loss']:.3f} "
                f"err {row['train_error']:.3f}  val top-1 {row['val_top1']:.3f} top-5 {row['val_top5']:.3f}  "
                f"{row['seconds']:.1f}s {row['images_per_s']:.0f} img/s")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def environment(device: torch.device | None = None) -> dict:
-    """Hardware and software a run's numbers depend on (recorded in every summary)."""
-    import replication
-
-    device = torch.device(device or "cpu")
-    hardware = {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                "machine": platform.machine(), "device": str(device), "native_bf16": bf16_is_native(),
-                "cpu_capability": torch.backends.cpu.get_cpu_capability()}  # the kernels ATen chose: AVX2, AVX512...
-    if device.type == "cuda":
-        hardware["gpu"] = torch.cuda.get_device_name(device)
-    return {"hardware": hardware,
-            "torch": torch.__version__, "python": platform.python_version(),
-            "replication": replication.__version__}
-
-
-def describe_machines(hardware_records: Sequence[dict | None]) -> str:
-    """The machines a group of runs was trained on, from their recorded hardware:
-    'AMD EPYC, 2 cores, 1 or 2 threads, bf16 native on some'."""
-    known = [h for h in hardware_records if h]
-    if not known:
-        return "not recorded"
-    cpus = sorted({f"{h.get('cpu', '?')}, {h.get('cpu_count', '?')} cores" for h in known})
-    threads = sorted({h.get("torch_threads") for h in known if h.get("torch_threads")})
-    native = {bool(h.get("native_bf16")) for h in known}
-    bf16 = {frozenset({True}): "bf16 native", frozenset({False}): "bf16 emulated"}.get(
-        frozenset(native), "bf16 native on some")
-    gpus = sorted({h["gpu"] for h in known if h.get("gpu")})
-    text = ("; ".join(gpus) + " on " if gpus else "") + "; ".join(cpus)
-    if threads:
-        text += f", {' or '.join(map(str, threads))} thread{'s' if threads != [1] else ''}"
-    return f"{text}, {bf16}"
 
 
 # --------------------------------------------------------------------------
