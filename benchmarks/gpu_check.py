@@ -7,12 +7,12 @@ Parts (``--part``):
   AMP (bf16 where the GPU supports it, else fp16 with a GradScaler):
   training and inference images/s, and the TFLOP/s this achieves (FLOPs
   counted from the layers' shapes, as in ``python -m replication bench``).
-- ``split``: Section 3.2's two-device split (``parallel.TwoDeviceAlexNet``) on
+- ``split``: Section 3.2's two-device split (``models.TwoDeviceAlexNet``) on
   ``cuda:0``/``cuda:1``, or on ``("cuda:0", "cuda:0")`` with one GPU: that
   its outputs and gradients equal the grouped model's, and its images/s.
 - ``profile``: a few training steps of the ``paper`` profile's recipe
   (``profiles/paper.yaml``: 256 px images, 224 crops, flips, PCA lighting,
-  batch 128, the paper's SGD) through ``replication.train.Trainer`` on
+  batch 128, the paper's SGD) through ``replication.engine.trainer.Trainer`` on
   generated images (no ImageNet needed).
 
 Each part prints its lines and appends one JSON line per result to
@@ -114,7 +114,7 @@ def part_throughput(args, device: torch.device) -> None:
 
 
 def part_split(args, device: torch.device) -> None:
-    from replication import models, parallel
+    from replication import models
 
     if device.type == "cuda":
         devices = ("cuda:0", "cuda:1") if torch.cuda.device_count() >= 2 else ("cuda:0", "cuda:0")
@@ -124,7 +124,7 @@ def part_split(args, device: torch.device) -> None:
     batch = 4 if args.small else args.batch
     torch.manual_seed(0)
     grouped = models.build_model({"arch": "alexnet", "dropout": 0.0})
-    split = parallel.TwoDeviceAlexNet(grouped, devices)
+    split = models.TwoDeviceAlexNet(grouped, devices)
     grouped = grouped.to(devices[0])
     x = torch.randn(min(batch, 8), 3, size, size, device=devices[0]) * 60
     y = torch.randint(0, 1000, (len(x),), device=devices[0])
@@ -165,7 +165,9 @@ def part_split(args, device: torch.device) -> None:
 
 
 def part_profile(args, device: torch.device) -> None:
-    from replication.train import TrainConfig, Trainer, synthetic_split
+    from replication.engine.config import TrainConfig
+    from replication.engine.trainer import Trainer
+    from replication.data.splits import synthetic_split
 
     small = args.small
     size, crop = (64, 56) if small else (256, 224)

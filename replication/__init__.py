@@ -1,15 +1,16 @@
 """A tested, claim-by-claim replication of AlexNet.
 
 Krizhevsky, Sutskever and Hinton, "ImageNet Classification with Deep
-Convolutional Neural Networks", NIPS 2012. One module per part of the paper:
+Convolutional Neural Networks", NIPS 2012. A package per part of the paper
+(docs/DESIGN.md, "Layout"):
 
-- ``data``      Section 2: datasets, archives -> data root, decode-once caches
-- ``models``    Section 3: AlexNet, the CIFAR-10 nets of Fig. 1 and Section 3.3
-- ``parallel``  Section 3.2: the two-device split; data-parallel helpers
-- ``augment``   Section 4.1: crops, flips, PCA lighting, ten-crop
-- ``train``     Section 5: the paper's SGD rule, schedule, checkpoints
-- ``evaluate``  Section 6: top-1/top-5, ten-crop, ensembles, Fig. 3 and Fig. 4
-- ``runs``      the run store that makes reports re-execute in seconds
+- ``data``         Section 2 and 4.1: datasets, archives, decode-once caches, splits, augmentation
+- ``models``       Section 3: AlexNet, its two towers, the CIFAR-10 nets of Fig. 1 and Section 3.3
+- ``engine``       Sections 5-6: config and hash, the paper's SGD, training, evaluation, the run store
+- ``claims``       the paper's claims and the rules that judge them (pure: no torch)
+- ``experiments``  one module per notebook
+- ``paths``, ``seeds``, ``provenance``, ``profiles``: folders and atomic writes, seed streams,
+  the machine, the notebooks' parameters
 """
 
 import os as _os

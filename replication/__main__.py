@@ -13,7 +13,7 @@ import sys
 # command -> (module, one-line help)
 COMMANDS = {
     "data": ("replication.data", "list, check and prepare the datasets (Section 2)"),
-    "train": ("replication.train", "train one configuration (Section 5)"),
+    "train": ("replication.cli.train", "train one configuration (Section 5)"),
     "bench": ("replication.bench", "measure training and data-path speed on this machine"),
     "reproduce": ("replication.reproduce", "execute the claim notebooks into reports/<profile>/"),
 }

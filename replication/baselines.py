@@ -37,6 +37,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from replication import reports
+from replication.engine import evaluate, runs
+from replication.engine.config import TrainConfig
+from replication.provenance import environment
+from replication.data.splits import load_data
+
 KINDS = ("softmax_pixels", "kmeans_features")
 
 
@@ -229,19 +235,15 @@ def fit_patch_encoder(images_uint8_nhwc: torch.Tensor, config: BaselineConfig) -
 
 def load_images(config: BaselineConfig):
     """(train images, train labels, val images, val labels, classes): the CNN's splits, uint8 NHWC tensors."""
-    from replication import train
-
-    cnn_view = train.TrainConfig(model={"arch": "alexnet"}, dataset=config.dataset, image_size=config.image_size,
+    cnn_view = TrainConfig(model={"arch": "alexnet"}, dataset=config.dataset, image_size=config.image_size,
                                  train_per_class=config.train_per_class, val_per_class=config.val_per_class,
                                  subset_seed=config.subset_seed, data_variant=config.data_variant)
-    train_split, val_split = train.load_data(cnn_view)
+    train_split, val_split = load_data(cnn_view)
     return train_split, val_split
 
 
 def run(config: BaselineConfig, threads: int | None = None) -> dict:
     """Train and evaluate one baseline; returns its JSON-ready record."""
-    from replication import evaluate
-
     if threads:
         torch.set_num_threads(threads)
     began = time.perf_counter()
@@ -272,8 +274,6 @@ def run(config: BaselineConfig, threads: int | None = None) -> dict:
                         transform=transform, dim=feature_dim)
     val = evaluate.results_from_probs(predict(model, val_features, transform), val_split.labels.numpy())
     seen = evaluate.results_from_probs(predict(model, train_features, transform), train_split.labels.numpy())
-    from replication.train import environment
-
     return {"kind": config.kind, "hash": config.hash, "config": config.to_dict(),
             "val_top1": val.top1, "val_top5": val.top5, "train_top1": seen.top1, "train_top5": seen.top5,
             "feature_dim": int(feature_dim), "train_images": len(train_split), "val_images": len(val_split),
@@ -285,16 +285,12 @@ class BaselineNotStoredError(LookupError):
 
 
 def record_path(config: BaselineConfig, scratch: bool = False) -> Path:
-    from replication import runs
-
     store = runs.scratch_store_dir() if scratch else runs.store_dir()
     return store / "baselines" / f"{config.kind}-{config.hash}.json"
 
 
 def get(config: BaselineConfig, scratch: bool = False, threads: int | None = None) -> dict:
     """The stored record of ``config``, computing and storing it first when missing."""
-    from replication import reports, runs
-
     path = record_path(config, scratch)
     if path.is_file():
         return json.loads(path.read_text())

@@ -13,7 +13,7 @@ and cancels in their ratios:
      (``RandomCrop`` where the family crops, ``RandomHorizontalFlip``,
      ``ToTensor``, ``Normalize``), a ``DataLoader`` with worker processes,
      fp32, NCHW, ``torch.optim.SGD``;
-   - this package's engine (``replication.train.Trainer.run_epoch``): uint8
+   - this package's engine (``replication.engine.trainer.Trainer.run_epoch``): uint8
      images in memory, a whole batch cropped, flipped and mean-subtracted with
      tensor ops, channels_last, the chosen precision, the paper's SGD;
    - the model-only ceiling: the engine's model, layout and precision on one
@@ -57,8 +57,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from replication.train import (PaperSGD, Split, TrainConfig, Trainer, autocast, bf16_is_native, cpu_model,
-                               synthetic_split)
+from replication.engine.config import TrainConfig
+from replication.engine.optim import PaperSGD
+from replication.engine.trainer import autocast, Trainer
+from replication.provenance import bf16_is_native, cpu_model
+from replication.data.splits import Split, synthetic_split
 
 SECTIONS = ("fig1", "tiny", "imagenette", "paper", "data")
 
@@ -193,7 +196,7 @@ def engine_config(precision: str, channels_last: bool, batch: int, family: Famil
 
 
 class Engine:
-    """replication.train.Trainer.run_epoch on uint8 images in memory (exactly the training code)."""
+    """replication.engine.trainer.Trainer.run_epoch on uint8 images in memory (exactly the training code)."""
 
     name = "this engine (uint8 in memory, batch augmentation)"
 
@@ -514,7 +517,7 @@ def augmentation_rate(split: Split, crop: int, batch: int, batches: int, rounds:
     from PIL import Image
     from torch.utils.data import default_collate
 
-    from replication import augment
+    from replication.data import augment
 
     stats = augment.compute_dataset_stats(split.images[:4096])
     engine = augment.BatchAugmenter(stats.mean_image, stats.eigvals, stats.eigvecs, crop=crop, flip=True,

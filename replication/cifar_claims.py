@@ -99,7 +99,7 @@ def fig1_config(setting: str, activation: str, lr: float, seed: int, profile: st
     ``modern``: PyTorch's default (Kaiming-uniform) initialisation and standardised inputs
     (mean image subtracted, divided by 64).
     """
-    from replication.train import TrainConfig
+    from replication.engine.config import TrainConfig
 
     if setting not in SETTINGS:
         raise ValueError(f"setting must be one of {SETTINGS}, got {setting!r}")
@@ -126,7 +126,7 @@ def lrn_config(lrn: bool, seed: int, profile: str, epochs: int | None = None, pr
     centre crop at test), mean image subtracted from raw pixels, cuda-convnet's Gaussian init,
     momentum 0.9, weight decay 0.0005, lr constant then divided by 10 for the last epoch.
     """
-    from replication.train import TrainConfig
+    from replication.engine.config import TrainConfig
 
     s = scale_for(profile)
     epochs = epochs or s.lrn_epochs
@@ -151,7 +151,7 @@ def sweep_configs(setting: str, profile: str, seed: int, epochs: int | None = No
 # ---------------------------------------------------------------------------
 
 def _diverged_path(config) -> Path:
-    from replication import runs
+    from replication.engine import runs
 
     return runs.store_dir() / "_diverged" / f"{runs.config_hash(config)}.json"
 
@@ -170,8 +170,9 @@ class Diverged:
 
 def get_run(config, profile: str, progress: bool = False, threads: int | None = None):
     """``runs.get`` (scratch store for smoke), or a :class:`Diverged` record for a NaN run."""
-    from replication import runs
-    from replication.train import NonFiniteLossError, config_hash
+    from replication.engine import runs
+    from replication.engine.config import config_hash
+    from replication.engine.trainer import NonFiniteLossError
 
     scratch = profile == "smoke"
     path = _diverged_path(config) if not scratch else runs.scratch_store_dir() / "_diverged" / \
@@ -186,7 +187,7 @@ def get_run(config, profile: str, progress: bool = False, threads: int | None = 
             raise
         history = []
         if error.checkpoint is not None and Path(error.checkpoint).exists():
-            from replication.train import load_checkpoint
+            from replication.engine.checkpoints import load_checkpoint
 
             history = load_checkpoint(error.checkpoint)["metrics"]
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -535,7 +536,7 @@ def drive(profile: str = "cpu", only: Iterable[str] = ("02", "03"), threads: int
     only = set(only)
 
     def fetch(config, what):
-        from replication.train import config_hash
+        from replication.engine.config import config_hash
 
         began = time.time()
         log(f"[{time.strftime('%H:%M:%S')}] {what} {config_hash(config)} ...")
@@ -600,7 +601,7 @@ def budget_table(results: Mapping[str, object]):
     the machines they ran on."""
     import pandas as pd
 
-    from replication.train import describe_machines
+    from replication.provenance import describe_machines
 
     rows = []
     for name, result in results.items():

@@ -23,7 +23,7 @@ The notebooks hold the narrative and call the functions here; the driver
 both notebooks need, in an order that makes partial progress useful, each
 run resumable from its checkpoint and stored in ``runs/`` as it finishes.
 
-Throughput that sets the cpu budget (fp32, ``replication.train.Trainer``
+Throughput that sets the cpu budget (fp32, ``replication.engine.trainer.Trainer``
 steps, batch 128, 2 threads; AMD EPYC, 2 cores, AVX2 only; measured while
 another training job shared the two cores and normalised by the CPU time
 this process got, so "~N img/s" is what two free cores give): see
@@ -43,7 +43,8 @@ import numpy as np
 
 from replication import claims
 from replication.baselines import BaselineConfig
-from replication.train import TrainConfig, describe_machines
+from replication.engine.config import TrainConfig
+from replication.provenance import describe_machines
 
 TINY = "tiny-imagenet-200"
 NETTE = "imagenette2-128"
@@ -339,7 +340,8 @@ def fetch(plan: Mapping[str, list], params: Mapping[str, Any], progress: bool = 
     The smoke profile uses the uncommitted scratch store; the others the run store
     (read-only in CI, where a missing run is an error naming it).
     """
-    from replication import baselines, runs
+    from replication import baselines
+    from replication.engine import runs
 
     scratch = params["profile"] == "smoke"
     out: dict[str, list] = {}
@@ -381,7 +383,7 @@ def ensemble_probs_from_topk(members: Sequence) -> tuple[np.ndarray, np.ndarray]
 
 def ensemble_errors(members: Sequence) -> tuple[float, float]:
     """(top-1, top-5) error of the softmax average of ``members`` (fractions)."""
-    from replication import evaluate
+    from replication.engine import evaluate
 
     probs, labels = ensemble_probs_from_topk(members)
     result = evaluate.results_from_probs(probs, labels, "ensemble(ten_crop)")
@@ -884,7 +886,7 @@ def training_order(params: Mapping[str, Any], only: Sequence[str] = ("04", "05")
 
 
 def _run_hash(config: TrainConfig) -> str:
-    from replication.train import config_hash
+    from replication.engine.config import config_hash
 
     return config_hash(config)
 
@@ -900,7 +902,8 @@ def _describe(config) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from replication import baselines, profiles, runs
+    from replication import baselines, profiles
+    from replication.engine import runs
 
     parser = argparse.ArgumentParser(
         prog="python -m replication.imagenet_claims",

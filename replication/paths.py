@@ -4,7 +4,7 @@ Folders (each overridable by an environment variable, README's settings table):
 
 - the data root, ``$REPLICATION_DATA`` or ``<repo>/data``: extracted datasets and decoded caches;
 - the mirror folders, ``$REPLICATION_MIRRORS`` (``:``-separated): read-only dataset archives;
-- the committed data sample, ``<repo>/data/sample`` (``replication.sample``);
+- the committed data sample, ``<repo>/data/sample`` (``replication.data.sample``);
 - the run store, ``$REPLICATION_STORE`` or ``<repo>/runs``: finished runs, committed;
 - the cache, ``$REPLICATION_CACHE`` or ``<repo>/.cache/replication``: checkpoints, never committed.
 
@@ -63,7 +63,7 @@ def mirror_dirs() -> list[Path]:
 
 
 def sample_dir() -> Path:
-    """The committed sample's folder, ``<repo>/data/sample`` (see replication.sample)."""
+    """The committed sample's folder, ``<repo>/data/sample`` (see replication.data.sample)."""
     return SAMPLE_DIR
 
 

@@ -14,7 +14,8 @@ import sys
 
 import torch
 
-from replication.train import TrainConfig, train
+from replication.engine.config import TrainConfig
+from replication.engine.trainer import train
 
 
 def main() -> None:

@@ -14,8 +14,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from replication.engine.distributed import (
+    DistInfo,
+    cleanup_distributed,
+    init_distributed,
+    unwrap,
+    wrap_ddp,
+)
 from replication.models import build_model
-from replication.parallel import DistInfo, cleanup_distributed, init_distributed, shard_indices, unwrap, wrap_ddp
 
 SPEC = {"arch": "alexnet", "input_size": 24, "width": 0.0625, "num_classes": 10, "dropout": 0.0,
         "paper_init": False}
@@ -38,8 +44,8 @@ def run_steps(info: DistInfo) -> dict[str, torch.Tensor]:
     images, labels = global_data()
     for step in range(STEPS):
         batch = slice(step * GLOBAL_BATCH, (step + 1) * GLOBAL_BATCH)
-        # each rank reads its shard of this step's global batch
-        mine = torch.from_numpy(shard_indices(GLOBAL_BATCH, info.rank, info.world_size, seed=0, epoch=step))
+        # each rank reads its own equal share of this step's global batch
+        mine = torch.arange(GLOBAL_BATCH).tensor_split(info.world_size)[info.rank]
         x, y = images[batch][mine].to(info.device), labels[batch][mine].to(info.device)
         optimizer.zero_grad(set_to_none=True)
         F.cross_entropy(model(x), y).backward()

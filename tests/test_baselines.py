@@ -82,7 +82,7 @@ def test_store_and_read_only(isolated_store, monkeypatch):
     path = baselines.record_path(config)
     assert path.parent.name == "baselines" and path.name.startswith("softmax_pixels-")
     assert json.loads(path.read_text())["val_top1"] == stored["val_top1"] == scratch["val_top1"]
-    from replication import runs
+    from replication.engine import runs
 
     assert runs.all_runs() == []  # baseline records do not confuse the run store
 

@@ -12,7 +12,9 @@ import torch
 
 from replication import cifar_claims as C
 from replication import claims
-from replication.train import HASH_BASE, TrainConfig, Trainer, config_diff, config_hash, synthetic_split
+from replication.engine.config import config_diff, config_hash, HASH_BASE, TrainConfig
+from replication.engine.trainer import Trainer
+from replication.data.splits import synthetic_split
 
 # The cpu-profile configs name the committed runs in runs/<hash>/: a change to a builder that moves
 # one of these hashes orphans them (retrain, or keep the old config). Update only on purpose.

@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from replication import data
+from replication.data import archives
 from replication.data import (
     ChecksumError,
     CorruptArchiveError,
@@ -214,8 +215,8 @@ def test_official_tiny_imagenet_zip(tmp_path, no_mirrors, monkeypatch):
         assert np.array_equal(train.images[1], np.asarray(image.convert("RGB")))
     assert _leftovers(tmp_path) == []
     # later calls neither re-hash nor re-extract
-    monkeypatch.setattr(data, "_file_digest", lambda *a: pytest.fail("re-hashed"))
-    monkeypatch.setattr(data, "extract_archive", lambda *a, **k: pytest.fail("re-extracted"))
+    monkeypatch.setattr(archives, "_file_digest", lambda *a: pytest.fail("re-hashed"))
+    monkeypatch.setattr(archives, "extract_archive", lambda *a, **k: pytest.fail("re-extracted"))
     assert len(load_split("tiny-imagenet-200", "train", root=tmp_path, size=32, progress=False)) == 9
 
 
@@ -234,8 +235,8 @@ def test_checksum_is_verified_once_and_again_when_the_file_changes(tmp_path, mon
     archive = make_jpeg_tree_tgz(tmp_path / "cifar10-jpeg.tgz")
     spec_archive = data.Archive("cifar10-jpeg.tgz", sha256=_sha256(archive))
     calls = []
-    real = data._file_digest
-    monkeypatch.setattr(data, "_file_digest", lambda *a: calls.append(a) or real(*a))
+    real = archives._file_digest
+    monkeypatch.setattr(archives, "_file_digest", lambda *a: calls.append(a) or real(*a))
     for _ in range(3):
         data.verify_archive(archive, spec_archive, root=tmp_path)
     assert len(calls) == 1

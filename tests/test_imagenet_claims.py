@@ -11,9 +11,12 @@ import math
 import numpy as np
 import pytest
 
-from replication import claims, data, imagenet_claims as ic, profiles, runs
+from replication import claims, data, imagenet_claims as ic, profiles
+from replication.engine import runs
 from replication.baselines import BaselineConfig
-from replication.train import TrainConfig, config_diff, config_hash, describe_machines, train
+from replication.engine.config import config_diff, config_hash, TrainConfig
+from replication.engine.trainer import train
+from replication.provenance import describe_machines
 
 
 def params(profile="cpu", **changes):
@@ -158,7 +161,7 @@ def fake_run(seed, centre=(0.6, 0.3), ten=(0.58, 0.29), probs=None, labels=None,
                "classes": classes}
     arrays = {}
     if probs is not None:
-        from replication.train import topk_artifacts
+        from replication.engine.trainer import topk_artifacts
 
         arrays = topk_artifacts(probs, 10, labels)
     history = history or [{"epoch": 1, "val_top1": centre[0], "train_eval_top1": centre[0] - 0.1}]
@@ -172,7 +175,7 @@ def random_probs(rng, n, classes):
 
 
 def test_ensemble_from_topk_matches_the_full_average():
-    from replication import evaluate
+    from replication.engine import evaluate
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 8, size=200)
@@ -358,7 +361,8 @@ def test_train_eval_and_topk_are_recorded():
 def test_kaiming_init_is_he_and_deterministic():
     import torch
 
-    from replication.train import Trainer, synthetic_split
+    from replication.engine.trainer import Trainer
+    from replication.data.splits import synthetic_split
 
     config = ic.cnn_config(ic.scale_for("cpu").family("tiny"), 0).replace(dataset="synthetic", train_eval_images=0)
     assert config.init == "kaiming" and config.input_scale == 64.0

@@ -53,7 +53,7 @@ def test_notebook_name_kernel_and_claims(path):
     stem = path.stem
     assert stem[:2].isdigit() and stem[2] == "_" and stem == stem.lower(), "name notebooks NN_topic.ipynb"
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
-    assert claims.claims_for(stem), f"register {stem}'s claims in replication/claims.py"
+    assert claims.claims_for(stem), f"register {stem}'s claims in replication/claims/paper.py"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

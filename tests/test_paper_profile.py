@@ -14,8 +14,10 @@ import pytest
 import torch
 
 from replication.profiles import REPO  # the repository root
-from replication import imagenet_claims, profiles, runs, train
-from replication.train import HASH_BASE, TrainConfig, config_diff, config_hash
+from replication import imagenet_claims, profiles
+from replication.engine import trainer
+from replication.engine import runs
+from replication.engine.config import config_diff, config_hash, HASH_BASE, TrainConfig
 
 WNIDS = ["n01440764", "n02102040"]
 
@@ -109,9 +111,9 @@ def test_streaming_equals_the_in_memory_path_on_square_images(tmp_path, monkeypa
     monkeypatch.setenv("REPLICATION_IMAGENET", str(root))
     monkeypatch.setenv("REPLICATION_WORKERS", "2")
     base = small(imagenet_claims.paper_config(seed=1), stats_images=None, train_eval_images=0, save_val_topk=0)
-    streamed = train.train(base, progress=False, device="cpu")
+    streamed = trainer.train(base, progress=False, device="cpu")
     monkeypatch.setenv("REPLICATION_WORKERS", "0")
-    in_memory = train.train(base.replace(stream=False), progress=False, device="cpu")
+    in_memory = trainer.train(base.replace(stream=False), progress=False, device="cpu")
     for a, b in zip(streamed.metrics, in_memory.metrics):
         for key in ("train_loss", "val_loss", "val_top1"):
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), key
@@ -120,9 +122,9 @@ def test_streaming_equals_the_in_memory_path_on_square_images(tmp_path, monkeypa
 
 def test_stream_workers_do_not_change_the_numbers(imagenet, monkeypatch):
     config = small(imagenet_claims.paper_config(seed=2))
-    first = train.train(config, progress=False, device="cpu")
+    first = trainer.train(config, progress=False, device="cpu")
     monkeypatch.setenv("REPLICATION_WORKERS", "0")
-    second = train.train(config, progress=False, device="cpu")
+    second = trainer.train(config, progress=False, device="cpu")
     assert first.metrics[0]["train_loss"] == second.metrics[0]["train_loss"]
     for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
         assert torch.equal(a, b)

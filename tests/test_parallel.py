@@ -8,20 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from replication.models import AlexNet
-from replication.parallel import (
-    DistInfo,
-    TwoDeviceAlexNet,
-    init_distributed,
-    shard_indices,
-    unwrap,
-    wrap_ddp,
-)
+from replication.engine.distributed import DistInfo, init_distributed, unwrap, wrap_ddp
+from replication.models import AlexNet, TwoDeviceAlexNet
 
 TESTS = Path(__file__).resolve().parent
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
@@ -126,6 +118,18 @@ def test_split_round_trip_and_dropout_in_eval():
     assert [w.shape for w in split.conv1_weights()] == [w.shape for w in grouped.conv1_weights()]
 
 
+def test_towers_are_cut_from_the_grouped_layers():
+    """Each tower runs the grouped net's own layer list; the towers talk before conv3 and each FC layer."""
+    grouped, split = make_pair(SPLIT_CONFIGS[1])
+    names = [n for n, _ in [*grouped.body.named_children(), *grouped.head.named_children()]]
+    assert all(list(t.keys()) == names for t in split.towers)
+    assert [stage[0] if i else "conv1" for i, stage in enumerate(split.stages)] == [
+        "conv1", "conv3", "fc6", "fc7", "fc8"]
+    assert sum(p.numel() for p in split.parameters()) == sum(p.numel() for p in grouped.parameters())
+    lrn = split.towers[0]["lrn1"]
+    assert lrn.groups == 1 and lrn.band.shape[0] == grouped.body.lrn1.band.shape[0] // 2
+
+
 def test_split_needs_two_towers():
     with pytest.raises(ValueError, match="two-tower"):
         TwoDeviceAlexNet(AlexNet(input_size=32, width=0.25, towers=1))
@@ -146,20 +150,6 @@ def test_split_on_gpus():
 # ---------------------------------------------------------------------------
 # Data parallelism
 # ---------------------------------------------------------------------------
-
-
-def test_shard_indices_partition_each_epoch():
-    n, world = 10, 3
-    shards = [shard_indices(n, r, world, seed=5, epoch=2) for r in range(world)]
-    assert all(len(s) == 4 for s in shards)  # padded to equal length
-    assert set(np.concatenate(shards)) == set(range(n))
-    assert np.array_equal(shards[0], shard_indices(n, 0, world, seed=5, epoch=2))
-    assert not np.array_equal(shards[0], shard_indices(n, 0, world, seed=5, epoch=3))
-    dropped = [shard_indices(n, r, world, seed=5, epoch=2, drop_last=True) for r in range(world)]
-    assert all(len(s) == 3 for s in dropped) and len(set(np.concatenate(dropped))) == 9
-    assert np.array_equal(shard_indices(6, 1, 2, shuffle=False), [1, 3, 5])
-    with pytest.raises(ValueError):
-        shard_indices(10, 2, 2)
 
 
 def test_single_process_defaults(monkeypatch):

@@ -13,6 +13,7 @@ import pytest
 
 from replication.profiles import REPO  # the repository root
 from replication import claims, profiles, reports
+from replication.experiments import architecture
 
 COMMITTED = sorted((REPO / "reports").glob("*/*.json"))
 
@@ -203,7 +204,7 @@ def test_schema_rejects_a_status_outside_the_list(report):
 
 
 def test_verdict_table_holds_rounded_strings_only(report):
-    report.record_all(claims.measure_architecture())
+    report.record_all(architecture.measure_architecture())
     table = report.verdict_table()
     assert list(table.columns) == ["paper", "source", "measured", "scale", "status"]
     assert table.loc["arch.params", "measured"] == "60,965,224"

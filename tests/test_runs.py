@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from replication import runs
-from replication.train import TrainConfig, config_hash, load_checkpoint
+from replication.engine import runs
+from replication.engine.checkpoints import load_checkpoint
+from replication.engine.config import config_hash, TrainConfig
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -86,7 +87,7 @@ def test_read_only_store_serves_stored_runs(isolated_store, monkeypatch):
 
 def test_get_resumes_from_the_cached_checkpoint(isolated_store, monkeypatch):
     """A run interrupted after epoch 1 (its checkpoint in the cache) is finished, not restarted."""
-    from replication.train import train
+    from replication.engine.trainer import train
 
     cfg = tiny(epochs=2)
     stopped = cfg.replace(epochs=1)

@@ -11,7 +11,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from replication import data, sample
+from replication import data
+from replication.data import sample
 
 MANIFEST = sample.read_manifest()
 SMALL_ENOUGH = 8_000_000  # bytes: "a few MB"

@@ -7,6 +7,7 @@ Every training run here is tiny: synthetic class-coloured 16 px images
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import subprocess
@@ -16,9 +17,13 @@ import pytest
 import torch
 
 from replication.profiles import REPO  # the repository root
-from replication import train as T
-from replication.train import (CheckpointError, LRSchedule, NonFiniteLossError, PaperSGD, TrainConfig,
-                               config_diff, config_hash, load_checkpoint, train)
+from replication.cli import train as train_cli
+from replication.engine import config as C
+from replication.engine import trainer as T
+from replication.engine.checkpoints import CheckpointError, load_checkpoint
+from replication.engine.config import config_diff, config_hash, TrainConfig
+from replication.engine.optim import LRSchedule, PaperSGD
+from replication.engine.trainer import NonFiniteLossError, train
 
 TIMING_KEYS = {"seconds", "images_per_s"}
 
@@ -159,19 +164,19 @@ def test_config_hash_covers_only_fields_that_differ_from_the_defaults():
 
 
 def test_every_field_is_registered_in_the_hash_base():
-    names = {f.name for f in T.fields(TrainConfig)}
-    assert names == set(T.HASH_BASE), "add new fields to train.HASH_BASE with their neutral value"
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert names == set(C.HASH_BASE), "add new fields to engine.config.HASH_BASE with their neutral value"
 
 
 def test_adding_a_field_with_a_default_keeps_stored_hashes(monkeypatch):
     """Simulate code growth: a new field, default = old behaviour, registered in HASH_BASE."""
     before = [config_hash(TrainConfig()), config_hash(TrainConfig(seed=5, epochs=3))]
 
-    @T.dataclass(frozen=True)
+    @dataclasses.dataclass(frozen=True)
     class Grown(TrainConfig):
         label_smoothing: float = 0.0
 
-    monkeypatch.setitem(T.HASH_BASE, "label_smoothing", 0.0)
+    monkeypatch.setitem(C.HASH_BASE, "label_smoothing", 0.0)
     assert config_hash(Grown()) == before[0]
     assert config_hash(Grown(seed=5, epochs=3)) == before[1]
     assert config_hash(Grown(label_smoothing=0.1)) != before[0]
@@ -179,7 +184,7 @@ def test_adding_a_field_with_a_default_keeps_stored_hashes(monkeypatch):
 
 def test_hash_schema_is_part_of_the_hash(monkeypatch):
     old = config_hash(TrainConfig())
-    monkeypatch.setattr(T, "HASH_SCHEMA", T.HASH_SCHEMA + 1)
+    monkeypatch.setattr(C, "HASH_SCHEMA", C.HASH_SCHEMA + 1)
     assert config_hash(TrainConfig()) != old
 
 
@@ -339,13 +344,13 @@ def test_neighbour_artifacts_with_alexnet():
 
 def _parser():
     parser = argparse.ArgumentParser(prog="train")
-    T.cli_add_arguments(parser)
+    train_cli.cli_add_arguments(parser)
     return parser
 
 
 def test_cli_help_lists_every_field_with_its_default():
     text = _parser().format_help()
-    for f in T.fields(TrainConfig):
+    for f in dataclasses.fields(TrainConfig):
         assert "--" + f.name.replace("_", "-") in text, f.name
     assert "(default: 128)" in text and "(default: 0.0005)" in text and "(default: plateau)" in text
 
@@ -355,10 +360,10 @@ def test_cli_flags_override_yaml_and_print_config(tmp_path, capsys):
     config_file.write_text("model: {arch: fig1, activation: tanh}\nepochs: 5\nseed: 2\n")
     args = _parser().parse_args(["--config", str(config_file), "--seed", "3", "--no-flip",
                                  "--lr-drop-epochs", "2,4", "--crop", "none", "--print-config"])
-    cfg = T.config_from_args(args)
+    cfg = train_cli.config_from_args(args)
     assert cfg == TrainConfig(model={"arch": "fig1", "activation": "tanh"}, epochs=5, seed=3, flip=False,
                               lr_drop_epochs=(2, 4))
-    assert T.cli_main(args) == 0
+    assert train_cli.cli_main(args) == 0
     assert config_hash(cfg) in capsys.readouterr().out
 
 

@@ -19,21 +19,15 @@ crop subtracts the mean crop at the same offset (and mirrors it with the image).
 Pixels stay on the 0..255 scale, minus the mean, as in the paper; ``scale``
 divides the result when an optimiser prefers smaller inputs.
 
-Two paths share the functions below (no duplicated maths):
-
-* ``BatchAugmenter`` works on whole uint8 batches held in memory, a batch at a time,
-  with tensor ops on whatever device the batch lives on (CIFAR-10, Tiny ImageNet,
-  Imagenette). Every image gets its own crop offset, flip and lighting draw, all
-  taken from an explicit ``torch.Generator`` so that a resumed run repeats them.
-* ``paper_train_transform`` / ``paper_test_transform`` are torchvision-compatible
-  per-image transforms (``SubtractMean``, ``RandomCropFlip``, ``PCALighting``,
-  ``TenCrop``...) for ImageNet-size data streamed from disk through DataLoader
-  workers.
+``BatchAugmenter`` works on whole uint8 batches, a batch at a time, with tensor ops
+on whatever device the batch lives on: in memory (CIFAR-10, Tiny ImageNet,
+Imagenette) or decoded from disk by DataLoader workers (ImageNet). Every image gets
+its own crop offset, flip and lighting draw, all taken from an explicit
+``torch.Generator`` so that a resumed run repeats them.
 
 Dataset statistics (mean image, RGB covariance and its eigen-decomposition) come
 from one chunked, exact float64 pass (``compute_dataset_stats``; CIFAR-10's 50k
-training images take about 3 s on two cores) and are cached per dataset by
-``pca_stats_cached``.
+training images take about 3 s on two cores).
 
 Eigen-scale caveat (``eigen_scale``): the paper's text multiplies ``a_i`` by the
 eigenvalue ``lambda_i`` (the default, ``'lambda'``), while the 2012 code used
@@ -51,17 +45,13 @@ unfold + indexing and gathering from NHWC (see ``crop_batch``).
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from replication.paths import atomic_file
 
 EigenScale = Literal["lambda", "sqrt"]
 
@@ -81,7 +71,6 @@ __all__ = [
     "pca_from_covariance",
     "DatasetStats",
     "compute_dataset_stats",
-    "pca_stats_cached",
     "draw_crops",
     "crop_batch",
     "ten_crop_offsets",
@@ -89,15 +78,6 @@ __all__ = [
     "lighting_shift",
     "lighting_shift_std",
     "BatchAugmenter",
-    "ToUint8Tensor",
-    "SubtractMean",
-    "RandomCropFlip",
-    "CenterCrop",
-    "TenCrop",
-    "PCALighting",
-    "Scale",
-    "paper_train_transform",
-    "paper_test_transform",
 ]
 
 
@@ -254,40 +234,6 @@ def compute_dataset_stats(images_uint8_nhwc) -> DatasetStats:
     eigvals, eigvecs = pca_from_covariance(covariance)
     mean_image = (sum_image / n).permute(2, 0, 1).to(torch.float32).contiguous()
     return DatasetStats(mean_image, eigvals, eigvecs, covariance, n)
-
-
-def _fingerprint(images) -> str:
-    """Cheap identity of an image array: shape plus a hash of a few evenly spaced images."""
-    n = images.shape[0]
-    digest = hashlib.sha256(repr(tuple(images.shape)).encode())
-    for i in sorted({0, n // 3, (2 * n) // 3, n - 1}):
-        if n:
-            digest.update(np.ascontiguousarray(np.asarray(images[i])).tobytes())
-    return digest.hexdigest()[:16]
-
-
-def _default_cache_dir() -> Path:
-    root = os.environ.get("REPLICATION_CACHE")
-    base = Path(root) if root else Path(__file__).resolve().parents[1] / ".cache" / "replication"
-    return base / "stats"
-
-
-def pca_stats_cached(name: str, images_uint8_nhwc, cache_dir: str | Path | None = None) -> DatasetStats:
-    """``compute_dataset_stats`` cached as ``<cache_dir>/<name>-<fingerprint>.npz``.
-
-    ``name`` names the training split (e.g. ``"cifar10-jpeg-train"``); the fingerprint
-    (shape and a few images) keeps a subset from reusing the full set's statistics.
-    ``cache_dir`` defaults to ``$REPLICATION_CACHE/stats``.
-    """
-    folder = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
-    path = folder / f"{name}-{_fingerprint(images_uint8_nhwc)}.npz"
-    if path.is_file():
-        with np.load(path) as arrays:
-            return DatasetStats.from_numpy(arrays)
-    stats = compute_dataset_stats(images_uint8_nhwc)
-    with atomic_file(path) as partial, open(partial, "wb") as handle:  # a reader never sees half a file
-        np.savez(handle, **stats.to_numpy())
-    return stats
 
 
 # ---------------------------------------------------------------------------
@@ -540,182 +486,3 @@ class BatchAugmenter:
         for top, left, flip in ten_crop_offsets(x.shape[2], x.shape[3], self.crop):
             view = self._window(x, top, left)
             yield self._finish(view.flip(-1) if flip else view)
-
-
-# ---------------------------------------------------------------------------
-# The streaming path: torchvision-compatible per-image transforms
-# ---------------------------------------------------------------------------
-#
-# Each transform takes one image tensor [3,H,W] (or a batch [N,3,H,W]) and calls the
-# same functions as BatchAugmenter. Randomness comes from ``generator`` when given,
-# otherwise from torch's global RNG, which DataLoader seeds per worker from its own
-# ``generator`` (pass ``DataLoader(generator=torch.Generator().manual_seed(s))`` and
-# a fixed ``num_workers`` for a repeatable stream). Leave ``generator`` None under
-# worker processes: each worker would get a copy of one generator and repeat the
-# other workers' draws.
-
-
-def _batched(x: Tensor) -> tuple[Tensor, bool]:
-    return (x, False) if x.ndim == 4 else (x.unsqueeze(0), True)
-
-
-def _unbatched(x: Tensor, was_single: bool) -> Tensor:
-    return x.squeeze(0) if was_single else x
-
-
-class ToUint8Tensor(nn.Module):
-    """PIL image, HWC numpy array or CHW tensor -> uint8 tensor [3,H,W] (RGB)."""
-
-    def forward(self, image) -> Tensor:
-        if isinstance(image, Tensor):
-            return image if image.shape[0] == 3 else image.permute(2, 0, 1)
-        array = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image, dtype=np.uint8)
-        return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
-
-
-class SubtractMean(nn.Module):
-    """x -> float32 (x - mean_image), 0..255 scale (Section 2). Input uint8 or float."""
-
-    def __init__(self, mean_image):
-        super().__init__()
-        self.register_buffer("mean_image", torch.as_tensor(mean_image, dtype=torch.float32))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.to(torch.float32) - self.mean_image
-
-
-class RandomCropFlip(nn.Module):
-    """A random ``crop`` window and a horizontal reflection with probability 1/2 (Section 4.1)."""
-
-    def __init__(self, crop: int, flip: bool = True, generator: torch.Generator | None = None):
-        super().__init__()
-        self.crop, self.flip, self.generator = int(crop), bool(flip), generator
-
-    def forward(self, x: Tensor) -> Tensor:
-        batch, single = _batched(x)
-        n, _, height, width = batch.shape
-        tops, lefts, flips = draw_crops(n, height, width, self.crop, self.generator, self.flip)
-        return _unbatched(crop_batch(batch, tops, lefts, flips, self.crop), single)
-
-
-class CenterCrop(nn.Module):
-    """The centre ``crop`` window (the single-view test of Section 6)."""
-
-    def __init__(self, crop: int):
-        super().__init__()
-        self.crop = int(crop)
-
-    def forward(self, x: Tensor) -> Tensor:
-        top, left, _ = ten_crop_offsets(x.shape[-2], x.shape[-1], self.crop)[4]
-        return x[..., top : top + self.crop, left : left + self.crop].contiguous()
-
-
-class TenCrop(nn.Module):
-    """The ten test views stacked: [3,H,W] -> [10,3,crop,crop] ([N,...] -> [10,N,...])."""
-
-    def __init__(self, crop: int):
-        super().__init__()
-        self.crop = int(crop)
-
-    def forward(self, x: Tensor) -> Tensor:
-        c = self.crop
-        views = []
-        for top, left, flip in ten_crop_offsets(x.shape[-2], x.shape[-1], c):
-            view = x[..., top : top + c, left : left + c]
-            views.append(view.flip(-1) if flip else view)
-        return torch.stack(views)
-
-
-class PCALighting(nn.Module):
-    """Section 4.1's lighting noise on float tensors [3,H,W] or [N,3,H,W] (0..255 scale).
-
-    Adds ``eigvecs @ (alpha * l)`` to every pixel, ``alpha ~ N(0, std)`` drawn per image
-    per call, ``l = eigvals`` (``'lambda'``) or ``sqrt(eigvals)`` (``'sqrt'``).
-    """
-
-    def __init__(
-        self,
-        eigvals,
-        eigvecs,
-        std: float = PAPER_LIGHTING_STD,
-        eigen_scale: EigenScale = "lambda",
-        generator: torch.Generator | None = None,
-    ):
-        super().__init__()
-        self.register_buffer("eigvals", torch.as_tensor(eigvals, dtype=torch.float32))
-        self.register_buffer("eigvecs", torch.as_tensor(eigvecs, dtype=torch.float32))
-        _eigen_weights(self.eigvals, eigen_scale)
-        self.std, self.eigen_scale, self.generator = float(std), eigen_scale, generator
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.std:
-            return x
-        batch, single = _batched(x.to(torch.float32).clone())
-        alphas = draw_alphas(batch.shape[0], self.std, self.generator)
-        shift = lighting_shift(alphas, self.eigvals, self.eigvecs, self.eigen_scale)
-        return _unbatched(_add_lighting(batch, shift), single)
-
-
-class Scale(nn.Module):
-    """x -> x / divisor (identity for 1)."""
-
-    def __init__(self, divisor: float = 1.0):
-        super().__init__()
-        self.divisor = float(divisor)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x if self.divisor == 1.0 else x / self.divisor
-
-
-def _resize_steps(size: int | None) -> list:
-    """Section 2: rescale the shorter side to ``size``, then take the central size x size patch."""
-    if size is None:
-        return []
-    from torchvision import transforms
-
-    return [transforms.Resize(size), transforms.CenterCrop(size)]
-
-
-def paper_train_transform(
-    mean_image,
-    eig: tuple | None,
-    crop: int = PAPER_CROP_SIZE,
-    *,
-    flip: bool = True,
-    lighting_std: float | None = PAPER_LIGHTING_STD,
-    eigen_scale: EigenScale = "lambda",
-    scale: float = 1.0,
-    resize: bool = True,
-    generator: torch.Generator | None = None,
-):
-    """The training pipeline for images streamed from disk (PIL, numpy or tensor in).
-
-    resize (shorter side to the mean image's size, central square) -> uint8 CHW ->
-    subtract the mean image -> random crop and flip -> PCA lighting -> / scale.
-    ``eig`` is ``(eigvals, eigvecs)``; None (or ``lighting_std=0``) disables lighting.
-    Same maths as ``BatchAugmenter`` (a single-image call of the same functions).
-    """
-    from torchvision import transforms
-
-    mean = torch.as_tensor(mean_image, dtype=torch.float32)
-    steps = _resize_steps(int(mean.shape[-1]) if resize else None)
-    steps += [ToUint8Tensor(), SubtractMean(mean), RandomCropFlip(crop, flip, generator)]
-    if lighting_std and eig is not None:
-        steps.append(PCALighting(eig[0], eig[1], lighting_std, eigen_scale, generator))
-    steps.append(Scale(scale))
-    return transforms.Compose(steps)
-
-
-def paper_test_transform(
-    mean_image, crop: int = PAPER_CROP_SIZE, *, ten_crop: bool = False, scale: float = 1.0, resize: bool = True
-):
-    """The test pipeline: centre crop [3,crop,crop], or ``ten_crop=True`` -> [10,3,crop,crop].
-
-    A DataLoader then yields [B,3,c,c] or [B,10,3,c,c]; ``evaluate.evaluate_loader`` takes both.
-    """
-    from torchvision import transforms
-
-    mean = torch.as_tensor(mean_image, dtype=torch.float32)
-    steps = _resize_steps(int(mean.shape[-1]) if resize else None)
-    steps += [ToUint8Tensor(), SubtractMean(mean), TenCrop(crop) if ten_crop else CenterCrop(crop), Scale(scale)]
-    return transforms.Compose(steps)

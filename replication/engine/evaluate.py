@@ -26,11 +26,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .augment import BatchAugmenter, as_nchw_uint8
+from replication.data.augment import BatchAugmenter, as_nchw_uint8
 
 __all__ = [
     "EvalResult",
-    "EnsembleResult",
     "Neighbours",
     "eval_mode",
     "topk_correct",
@@ -38,10 +37,7 @@ __all__ = [
     "results_from_probs",
     "predict_probs",
     "evaluate",
-    "evaluate_center_and_ten_crop",
     "ensemble_probs",
-    "evaluate_ensemble",
-    "evaluate_loader",
     "extract_features",
     "nearest_neighbours",
     "conv1_kernels",
@@ -84,14 +80,6 @@ class EvalResult:
         if out["probs"] is None:
             del out["probs"]
         return out
-
-
-@dataclass
-class EnsembleResult:
-    """An ensemble's errors and each member's, evaluated on the same views."""
-
-    ensemble: EvalResult
-    members: list[EvalResult]
 
 
 @dataclass
@@ -258,58 +246,11 @@ def evaluate(
     return results_from_probs(probs, labels, "ten_crop" if ten_crop else "center", keep_probs)
 
 
-def evaluate_center_and_ten_crop(model: nn.Module, images, labels, augmenter: BatchAugmenter, **kwargs) -> dict:
-    """``{"center": EvalResult, "ten_crop": EvalResult}`` (the paper reports both, Section 6)."""
-    return {
-        "center": evaluate(model, images, labels, augmenter, ten_crop=False, **kwargs),
-        "ten_crop": evaluate(model, images, labels, augmenter, ten_crop=True, **kwargs),
-    }
-
-
 def ensemble_probs(member_probs: Sequence, weights: Sequence[float] | None = None) -> np.ndarray:
     """The paper's ensemble prediction: the (weighted) mean of the members' softmax outputs."""
     stacked = np.stack([np.asarray(p, dtype=np.float64) for p in member_probs])
     weights = np.ones(len(stacked)) if weights is None else np.asarray(weights, dtype=np.float64)
     return (np.tensordot(weights, stacked, axes=1) / weights.sum()).astype(np.float32)
-
-
-def evaluate_ensemble(
-    models: Sequence[nn.Module], images, labels, augmenter: BatchAugmenter, *, ten_crop: bool = False, **kwargs
-) -> EnsembleResult:
-    """Errors of the softmax-averaged ensemble of ``models`` and of each member (Section 6)."""
-    keep = kwargs.pop("keep_probs", False)
-    views = "ten_crop" if ten_crop else "center"
-    probs = [predict_probs(m, images, augmenter, ten_crop=ten_crop, **kwargs) for m in models]
-    members = [results_from_probs(p, labels, views, keep) for p in probs]
-    return EnsembleResult(results_from_probs(ensemble_probs(probs), labels, f"ensemble({views})", keep), members)
-
-
-def evaluate_loader(
-    model: nn.Module,
-    loader: Iterable,
-    *,
-    autocast_dtype: torch.dtype | None = None,
-    channels_last: bool = False,
-    device: torch.device | str | None = None,
-    keep_probs: bool = False,
-) -> EvalResult:
-    """Errors over a DataLoader of preprocessed (x, y) batches (the streaming path).
-
-    ``x`` is [B,3,c,c] (one view, e.g. ``paper_test_transform(...)``) or [B,V,3,c,c]
-    (``ten_crop=True``): the softmax is averaged over the V views.
-    """
-    device = torch.device(device) if device is not None else _model_device(model)
-    probs, labels, n_views = [], [], 1
-    with eval_mode(model), torch.inference_mode():
-        for x, y in loader:
-            x = x.to(device, non_blocking=True)
-            views = x.unbind(1) if x.ndim == 5 else (x,)
-            n_views = len(views)
-            total = sum(_forward(model, v, device, autocast_dtype, channels_last).softmax(1) for v in views)
-            probs.append((total / n_views).cpu().numpy())
-            labels.append(np.asarray(y))
-    views_name = "ten_crop" if n_views == 10 else ("center" if n_views == 1 else f"{n_views}_views")
-    return results_from_probs(np.concatenate(probs), np.concatenate(labels), views_name, keep_probs)
 
 
 # ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@ cut is recorded in ``data/sample/MANIFEST.json``: the archive each dataset
 came from with its sha256, the seed, the images per class, and every file of
 the sample with its own sha256 (checked by ``tests/test_sample.py``).
 
-    python -m replication.sample --mirrors ../shared/data      # rewrite data/sample/
+    python -m replication.data.sample --mirrors ../shared/data      # rewrite data/sample/
 
 Which images: for each class and split, ``PER_CLASS`` images drawn without
 replacement by ``numpy.random.default_rng(SEED)`` from the class's files in
@@ -28,7 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
+from replication.data.archives import _file_digest
+from replication.data.layouts import _natural_key
+from replication.data.registry import get_spec
 from replication.paths import SAMPLE_DIR, atomic_dir
+
 MANIFEST = "MANIFEST.json"
 SEED = 0
 
@@ -47,29 +51,15 @@ def read_manifest(folder: Path | None = None) -> dict:
 
 
 def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _natural(name: str):
-    import re
-
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+    return _file_digest(Path(path), "sha256")
 
 
 def _choose(names: list[str], count: int, rng: np.random.Generator) -> list[str]:
-    names = sorted(names, key=_natural)
+    names = sorted(names, key=_natural_key)
     if len(names) < count:
         raise ValueError(f"a class has only {len(names)} images, the sample wants {count}")
     picked = rng.choice(len(names), size=count, replace=False)
-    return sorted((names[i] for i in picked), key=_natural)
+    return sorted((names[i] for i in picked), key=_natural_key)
 
 
 def _strip_top(name: str) -> str:
@@ -111,7 +101,7 @@ def _cut_tiny_imagenet(tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo]
         for image in _choose(list(mine), per_split["val"], rng):
             chosen[f"val/images/{image}"] = f"{top}/val/images/{image}"
             kept_rows.append(mine[image])
-    kept_rows.sort(key=lambda r: _natural(r[0]))
+    kept_rows.sort(key=lambda r: _natural_key(r[0]))
     words = [line for line in read("words.txt").splitlines() if line.split("\t", 1)[0] in set(wnids)]
     texts = {
         "wnids.txt": ("\n".join(wnids) + "\n").encode(),
@@ -123,16 +113,14 @@ def _cut_tiny_imagenet(tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo]
 
 def cut(mirrors: Path, out: Path = SAMPLE_DIR) -> dict:
     """Cut the sample from the archives in ``mirrors`` into ``out`` (replaced atomically)."""
-    from replication import data  # the registry's sha256 of each archive
-
     rng = np.random.default_rng(SEED)
-    manifest = {"seed": SEED, "made_by": "python -m replication.sample", "datasets": {}}
+    manifest = {"seed": SEED, "made_by": "python -m replication.data.sample", "datasets": {}}
     with atomic_dir(out) as staging:
         for name, archive_name, folder, layout, per_split in PLAN:
             archive = Path(mirrors) / archive_name
-            registered = next(v.archive for v in data.get_spec(name).variants
+            registered = next(v.archive for v in get_spec(name).variants  # the registered sha256
                               if v.archive and v.archive.filename == archive_name)
-            digest = _sha256_of(archive)
+            digest = _file_digest(archive, "sha256")
             if digest != registered.sha256:
                 raise SystemExit(f"{archive}: sha256 {digest} is not the registered {registered.sha256}")
             print(f"{name}: cutting {per_split} images per class from {archive}", file=sys.stderr)
@@ -164,7 +152,7 @@ README = """\
 # The committed data sample
 
 A few real images per class of each dataset the project mirrors, cut from the
-archives by `python -m replication.sample --mirrors <folder of the archives>`
+archives by `python -m replication.data.sample --mirrors <folder of the archives>`
 (see that module). `MANIFEST.json` records each archive's sha256, the seed, the
 images per class and the sha256 of every file here. The tests and the `smoke`
 profile read this sample (the datasets' `sample` variant), so both work with
@@ -178,7 +166,7 @@ of ImageNet) and are here for non-commercial research and teaching.
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m replication.sample",
+        prog="python -m replication.data.sample",
         description="Cut the committed data sample (data/sample/) from the real dataset archives.")
     parser.add_argument("--mirrors", type=Path, required=True,
                         help="folder holding cifar10-jpeg.tgz, tiny-imagenet-200-32px.tgz, imagenette2-128px.tgz")

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from replication.train import (HASH_SCHEMA, TrainConfig, TrainResult, config_diff, config_hash,  # noqa: F401
-                               train)
+from replication.engine.config import config_diff, config_hash, HASH_SCHEMA, TrainConfig
+from replication.engine.trainer import train, TrainResult
 
 from replication.paths import (REPO, atomic_dir, cache_dir, env_flag, scratch_store_dir,  # noqa: F401
                                store_dir)

@@ -1,0 +1,44 @@
+"""Every claim of the paper that a notebook tests, and the rules that judge it.
+
+A claim is one sentence of Krizhevsky, Sutskever and Hinton (NIPS 2012) with a
+number in it: "60 million parameters" (Abstract), "conv1 outputs 55x55x96"
+(Section 3.5, Fig. 2), "ReLUs reach 25% training error six times faster"
+(Section 3.1, Fig. 1). The package is pure: it needs no torch and builds no
+net, so a saved report can be judged anywhere.
+
+- ``stats``: Student's t, the 95% intervals over seeds (t, Welch's, paired)
+  and the measurements a notebook records (exact, seeded, difference, paired).
+- ``rules``: the statuses and every rule that turns a measurement into one.
+- ``registry``: ``Claim``, the registry ``CLAIMS``, ``verdict``,
+  ``recompute_statuses`` and the display strings of the claims JSON.
+- ``paper``: the claims themselves, notebook by notebook.
+
+The measurements are taken elsewhere, by each notebook's experiment code
+(``replication.experiments.architecture`` for notebook 01).
+"""
+
+from replication.claims import paper
+from replication.claims.paper import (
+    ARCHITECTURE, ERROR_RATES, FIG2_NEURONS, FIG2_OUTPUT_SHAPES, LRN, OVERLAPPING_POOLING, RELU_SPEEDUP,
+)
+from replication.claims.registry import (
+    CLAIMS, Claim, claims_for, format_measurement, format_value, get_claim, recompute_statuses, register, verdict,
+)
+from replication.claims.rules import (
+    INCONCLUSIVE, NOT_EVALUATED, NOT_REPRODUCED, PARTLY_REPRODUCED, REPRODUCED, RULES, STATUSES, Rule, rule,
+)
+from replication.claims.stats import (
+    difference_measurement, exact_measurement, paired_measurement, plain, seeded_measurement, student_t_cdf,
+    student_t_quantile, t_interval, welch_interval,
+)
+
+__all__ = [
+    "paper",
+    "ARCHITECTURE", "ERROR_RATES", "FIG2_NEURONS", "FIG2_OUTPUT_SHAPES", "LRN", "OVERLAPPING_POOLING", "RELU_SPEEDUP",
+    "CLAIMS", "Claim", "claims_for", "format_measurement", "format_value", "get_claim", "recompute_statuses",
+    "register", "verdict",
+    "INCONCLUSIVE", "NOT_EVALUATED", "NOT_REPRODUCED", "PARTLY_REPRODUCED", "REPRODUCED", "RULES", "STATUSES",
+    "Rule", "rule",
+    "difference_measurement", "exact_measurement", "paired_measurement", "plain", "seeded_measurement",
+    "student_t_cdf", "student_t_quantile", "t_interval", "welch_interval",
+]

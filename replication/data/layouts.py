@@ -1,0 +1,212 @@
+"""Layout parsers (paper Section 2): what an extracted release holds, in a fixed order.
+
+Each parser turns one split of an extracted folder into a ``Listing`` (image files,
+or pixels for the CIFAR python batches) with labels and classes; the class order
+is the order of the labels in every cache. Class names are words, not WordNet ids
+(words.txt and its relatives). ``_layout_problem`` decides whether a folder is
+trusted as a given release (required files present, images of the release's size).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+from PIL import Image
+
+from replication.data.registry import DataError, DatasetSpec, Variant
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".tif", ".tiff", ".webp")
+
+IMAGENETTE_WORDS = {  # fast.ai's Imagenette: 10 ImageNet classes (same words as torchvision)
+    "n01440764": "tench",
+    "n02102040": "English springer",
+    "n02979186": "cassette player",
+    "n03000684": "chain saw",
+    "n03028079": "church",
+    "n03394916": "French horn",
+    "n03417042": "garbage truck",
+    "n03425413": "gas pump",
+    "n03445777": "golf ball",
+    "n03888257": "parachute",
+}
+
+
+# --------------------------------------------------------------------------- layout parsers
+
+
+@dataclass
+class Listing:
+    """What a layout parser finds in an extracted folder: files (or pixels) and labels."""
+
+    labels: np.ndarray
+    classes: list[str]
+    class_names: list[str]
+    files: list[Path] | None = None  # decoded with PIL
+    pixels: np.ndarray | None = None  # already uint8 [N, H, W, 3] (CIFAR python batches)
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def _natural_key(name: str) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _image_files(folder: Path) -> list[Path]:
+    with os.scandir(folder) as entries:
+        names = [e.name for e in entries if e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS)]
+    return [folder / name for name in sorted(names, key=_natural_key)]
+
+
+def _subfolders(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return []
+    with os.scandir(folder) as entries:
+        return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+
+
+def _first_words(text: str) -> str:
+    return text.split(",")[0].strip()
+
+
+def _read_synset_words(folder: Path, wanted: Iterable[str]) -> dict[str, str]:
+    """wnid -> first word, from words.txt / LOC_synset_mapping.txt / synset_words.txt."""
+    wanted = set(wanted)
+    for name in ("words.txt", "LOC_synset_mapping.txt", "synset_words.txt"):
+        path = folder / name
+        if path.is_file():
+            found = {}
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                parts = line.strip().split(None, 1)
+                if len(parts) == 2 and parts[0] in wanted:
+                    found[parts[0]] = _first_words(parts[1])
+            return found
+    meta = folder / "meta.bin"  # written by torchvision.datasets.ImageNet
+    if meta.is_file():
+        import torch  # lazily: seconds of start-up, and only torchvision's ImageNet folders need it
+
+        wnid_to_classes = torch.load(meta, weights_only=False)[0]
+        return {w: wnid_to_classes[w][0] for w in wanted if w in wnid_to_classes}
+    return {}
+
+
+def _class_names(layout_folder: Path, classes: list[str]) -> list[str]:
+    if all(c in IMAGENETTE_WORDS for c in classes):
+        return [IMAGENETTE_WORDS[c] for c in classes]
+    if all(re.fullmatch(r"n\d{8}", c) for c in classes):
+        words = _read_synset_words(layout_folder, classes)
+        return [words.get(c, c) for c in classes]
+    return list(classes)  # folder names are already words (CIFAR-10)
+
+
+def parse_image_tree(folder: Path, split: str) -> Listing:
+    """``<folder>/<split>/<class>/<image>``: classes sorted by name (ImageFolder order)."""
+    split_dir = folder / split
+    classes = _subfolders(split_dir)
+    if not classes:
+        raise DataError(
+            f"{split_dir} has no class folders; expected {split_dir}/<class>/<image> "
+            "(for ImageNet's flat val/ folder, sort it into wnid folders first, e.g. with "
+            "torchvision.datasets.ImageNet or the valprep.sh script)"
+        )
+    files, labels = [], []
+    for label, cls in enumerate(classes):
+        found = _image_files(split_dir / cls)
+        files += found
+        labels += [label] * len(found)
+    return Listing(np.asarray(labels, dtype=np.int64), classes, _class_names(folder, classes), files=files)
+
+
+def parse_tiny_imagenet(folder: Path, split: str) -> Listing:
+    """Tiny ImageNet: ``train/<wnid>/images/*.JPEG``; ``val/images`` + ``val/val_annotations.txt``.
+
+    Classes are the wnids of wnids.txt in sorted order; names are the first words.txt entry.
+    """
+    classes = sorted((folder / "wnids.txt").read_text().split())
+    index = {wnid: i for i, wnid in enumerate(classes)}
+    files: list[Path] = []
+    labels: list[int] = []
+    if split == "train":
+        for wnid in classes:
+            found = _image_files(folder / "train" / wnid / "images")
+            files += found
+            labels += [index[wnid]] * len(found)
+    else:
+        rows = []
+        for line in (folder / "val" / "val_annotations.txt").read_text().splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 2:
+                rows.append((parts[0], parts[1]))
+        for filename, wnid in sorted(rows, key=lambda row: _natural_key(row[0])):
+            files.append(folder / "val" / "images" / filename)
+            labels.append(index[wnid])
+    return Listing(np.asarray(labels, dtype=np.int64), classes, _class_names(folder, classes), files=files)
+
+
+def _unpickle(path: Path) -> dict:
+    with open(path, "rb") as handle:
+        raw = pickle.load(handle, encoding="bytes")
+    return {(k.decode() if isinstance(k, bytes) else k): v for k, v in raw.items()}
+
+
+def parse_cifar_batches(folder: Path, split: str) -> Listing:
+    """Official ``cifar-10-batches-py``: pickled rows of 3072 bytes (R, G, B planes of 32x32)."""
+    names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    batches = [_unpickle(folder / name) for name in names]
+    data = np.concatenate([np.asarray(b["data"], dtype=np.uint8) for b in batches])
+    labels = np.concatenate([np.asarray(b["labels"], dtype=np.int64) for b in batches])
+    pixels = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    label_names = [n.decode() if isinstance(n, bytes) else n for n in _unpickle(folder / "batches.meta")["label_names"]]
+    return Listing(labels, list(label_names), list(label_names), pixels=np.ascontiguousarray(pixels))
+
+
+LAYOUTS: dict[str, Callable[[Path, str], Listing]] = {
+    "image_tree": parse_image_tree,
+    "tiny_imagenet": parse_tiny_imagenet,
+    "cifar_batches": parse_cifar_batches,
+}
+
+# files that must exist for an extracted folder to be trusted
+_REQUIRED = {
+    "cifar_batches": [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"],
+    "tiny_imagenet": ["wnids.txt", "train", "val/val_annotations.txt", "val/images"],
+}
+
+
+def _layout_problem(spec: DatasetSpec, variant: Variant, folder: Path) -> str | None:
+    """Why ``folder`` does not hold this variant, or None when it looks right."""
+    required = _REQUIRED.get(spec.layout) or ["train", spec.held_out()]
+    missing = [name for name in required if not (folder / name).exists()]
+    if spec.layout == "image_tree" and spec.env_var and missing == ["train"]:
+        missing = []  # an ImageNet folder with only val/ is still useful
+    if missing:
+        return f"{folder} lacks {', '.join(missing)}"
+    if variant.native_size and spec.layout != "cifar_batches":
+        sample = _first_image(folder, spec)
+        if sample is not None:
+            with Image.open(sample) as image:
+                if image.size != (variant.native_size, variant.native_size):
+                    return (
+                        f"{folder} holds {image.size[0]}x{image.size[1]} images ({sample.name}), "
+                        f"not the {variant.native_size} px of variant {variant.label!r}"
+                    )
+    return None
+
+
+def _first_image(folder: Path, spec: DatasetSpec) -> Path | None:
+    held_out = folder / spec.held_out()
+    candidates = [held_out / "images"] if spec.layout == "tiny_imagenet" else [
+        held_out / c for c in _subfolders(held_out)[:1]
+    ]
+    for candidate in candidates:
+        with os.scandir(candidate) as entries:
+            for entry in entries:
+                if entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                    return Path(entry.path)
+    return None

@@ -1,0 +1,228 @@
+"""The configuration of one training run and its hash: a run's identity.
+
+``TrainConfig`` holds everything that decides what a run computes (model, data,
+augmentation, optimiser, schedule, seed, precision, what is measured at the end);
+``config_hash`` names the run in the store (``runs/<hash>/``). The hash covers the
+fields that differ from a frozen table of defaults, so adding a field with a
+default that keeps the old behaviour leaves every stored hash where it was.
+``python -m replication train --help`` lists every field with its default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+# --------------------------------------------------------------------------
+# The configuration of one run
+# --------------------------------------------------------------------------
+
+PRECISIONS = ("fp32", "bf16")
+SCHEDULES = ("plateau", "fixed", "constant")
+OPTIMIZERS = ("paper", "torch")
+EIGEN_SCALES = ("sqrt", "lambda")
+INITS = ("model", "kaiming")
+CHOICES = {"precision": PRECISIONS, "schedule": SCHEDULES, "optimizer": OPTIMIZERS,
+           "lighting_eigen_scale": EIGEN_SCALES, "init": INITS}
+
+# Help text for every field, shown by ``python -m replication train --help``.
+FIELD_HELP = {
+    "model": "model spec for models.build_model, a YAML/JSON mapping, e.g. '{arch: alexnet, width: 0.5}'",
+    "dataset": "dataset name (replication.data.DATASETS) or 'synthetic' (random class-coloured images, for tests)",
+    "data_variant": "which release of the dataset (`data list` shows them); None: the best full release found. "
+                    "'sample' is the few images a class committed in data/sample/ (tests, the smoke profile)",
+    "image_size": "resize images to this size when loading (None: the dataset's own size)",
+    "train_per_class": "use only this many training images per class (None: all); for smoke runs",
+    "val_per_class": "use only this many validation images per class (None: all)",
+    "subset_seed": "seed of the per-class subsets",
+    "crop": "random crop size in training, centre crop in test (None: the whole image, Section 4.1)",
+    "flip": "random horizontal reflections in training (Section 4.1)",
+    "lighting_std": "std of the PCA lighting coefficients a_i (Section 4.1; 0 disables)",
+    "lighting_eigen_scale": "'sqrt' (a_i * sqrt(lambda_i), the 2012 code: a few pixel levels) or 'lambda' "
+                            "(the paper's text read on the 0..255 scale: hundreds of levels); see augment.py",
+    "mean_subtraction": "subtract the mean training image (Section 2)",
+    "input_scale": "divide the (mean-subtracted) pixels by this: 1 keeps the paper's raw 0..255 levels "
+                   "(cuda-convnet); about 64, the pixel std of CIFAR-10, standardises them (the modern default)",
+    "optimizer": "'paper' (Section 5's update, lr inside the momentum) or 'torch' (torch.optim.SGD)",
+    "lr": "initial learning rate (Section 5: 0.01)",
+    "momentum": "momentum (Section 5: 0.9)",
+    "weight_decay": "weight decay (Section 5: 0.0005)",
+    "batch_size": "batch size (Section 5: 128)",
+    "schedule": "'plateau' (divide by 10 when val error stops improving), 'fixed' (at lr_drop_epochs) or 'constant'",
+    "patience": "plateau: epochs without a better validation error before dividing",
+    "max_lr_drops": "plateau: divide at most this many times (Section 5: three)",
+    "lr_drop_epochs": "fixed: divide the lr after these epochs, comma-separated (e.g. 30,60,80)",
+    "epochs": "number of epochs (Section 5: roughly 90)",
+    "stop_at_train_error": "stop once the running training error falls below this (Fig. 1: 0.25) ...",
+    "extra_epochs": "... and after this many further epochs",
+    "seed": "seed of the initialisation, shuffling, augmentation and dropout",
+    "precision": "'fp32' or 'bf16' (bfloat16 autocast; weights and updates stay fp32)",
+    "channels_last": "keep activations in channels_last memory format (faster on CPU)",
+    "ten_crop": "also evaluate the final model with the ten-crop test (Section 4.1)",
+    "save_conv1": "store the conv1 kernels (Fig. 3)",
+    "neighbours_k": "store the k nearest training images by FC7 features for each query (Fig. 4; 0: off)",
+    "neighbour_queries": "number of validation images used as Fig. 4 queries (the first of the val split)",
+    "per_class_error": "store the per-class validation top-1 error",
+    "stream": "decode images from disk every epoch with DataLoader workers (ImageNet) instead of holding "
+              "uint8 arrays in memory; workers: REPLICATION_WORKERS (does not change the numbers)",
+    "stats_images": "streaming: the mean image and RGB PCA from this many training images, evenly spread "
+                    "(None: all of them, as the paper)",
+    "train_eval_images": "after each epoch also measure the test-mode (centre crop, no dropout) top-1/top-5 "
+                         "error of this many fixed training images: the overfitting gap (0: off)",
+    "init": "'model' (what the model spec says: Section 5's init unless paper_init is false) or 'kaiming' "
+            "(He et al. 2015: N(0, 2/fan_in) weights, zero biases; lets short runs of deep nets start learning)",
+    "save_val_topk": "store the k largest softmax outputs of every validation image (ten-crop when ten_crop, "
+                     "else centre), for ensembles (Section 6; 0: off)",
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a training run computes.
+
+    Runtime choices that do not change the numbers (progress bars, where the
+    checkpoint lives) are arguments of ``train``, not fields here.
+    """
+
+    # what is trained (Section 3) and on what (Section 2)
+    model: dict = field(default_factory=lambda: {"arch": "fig1"})
+    dataset: str = "cifar10-jpeg"
+    image_size: int | None = None
+    train_per_class: int | None = None
+    val_per_class: int | None = None
+    subset_seed: int = 0
+    # augmentation (Section 4.1)
+    crop: int | None = None
+    flip: bool = True
+    lighting_std: float = 0.1
+    lighting_eigen_scale: str = "sqrt"
+    mean_subtraction: bool = True
+    input_scale: float = 1.0
+    # optimiser (Section 5)
+    optimizer: str = "paper"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 128
+    # schedule (Section 5)
+    schedule: str = "plateau"
+    patience: int = 2
+    max_lr_drops: int = 3
+    lr_drop_epochs: tuple[int, ...] = ()
+    epochs: int = 90
+    stop_at_train_error: float | None = None
+    extra_epochs: int = 0
+    # reproducibility and numerics
+    seed: int = 0
+    precision: str = "fp32"
+    channels_last: bool = True
+    # what is measured at the end (Section 6, Figs. 3 and 4)
+    ten_crop: bool = False
+    save_conv1: bool = False
+    neighbours_k: int = 0
+    neighbour_queries: int = 0
+    per_class_error: bool = False
+    # streaming (ImageNet-size data) and extra measurements (issue 8); the defaults keep old hashes
+    stream: bool = False
+    stats_images: int | None = None
+    train_eval_images: int = 0
+    save_val_topk: int = 0
+    init: str = "model"
+    data_variant: str | None = None
+
+    def __post_init__(self):
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        set_("model", dict(self.model))
+        for name in ("lr", "momentum", "weight_decay", "lighting_std", "input_scale"):
+            set_(name, float(getattr(self, name)))
+        if self.stop_at_train_error is not None:
+            set_("stop_at_train_error", float(self.stop_at_train_error))
+        set_("lr_drop_epochs", tuple(int(e) for e in self.lr_drop_epochs))
+        if "arch" not in self.model:
+            raise ValueError(f"model spec needs an 'arch' key, got {self.model}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.lighting_eigen_scale not in EIGEN_SCALES:
+            raise ValueError(f"lighting_eigen_scale must be one of {EIGEN_SCALES}, got {self.lighting_eigen_scale!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if not self.input_scale > 0:
+            raise ValueError(f"input_scale must be positive, got {self.input_scale}")
+        if self.train_eval_images < 0 or self.save_val_topk < 0:
+            raise ValueError(f"need train_eval_images >= 0 and save_val_topk >= 0, got "
+                             f"{self.train_eval_images}, {self.save_val_topk}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+        if self.stream and self.dataset == "synthetic":
+            raise ValueError("stream=True reads image files; the 'synthetic' dataset lives in memory only")
+        if self.batch_size < 1 or self.epochs < 0:
+            raise ValueError(f"need batch_size >= 1 and epochs >= 0, got {self.batch_size}, {self.epochs}")
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (tuples become lists)."""
+        out = dataclasses.asdict(self)
+        out["lr_drop_epochs"] = list(self.lr_drop_epochs)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        """Build from a (JSON/YAML) dict, refusing unknown keys by name."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config field(s) {unknown}; known fields: {sorted(known)}")
+        return cls(**values)
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+
+# The hash of a config covers only the fields that differ from this table, the
+# schema-1 defaults, frozen here on purpose. Adding a field: give it a default
+# that reproduces the old behaviour and add that value here; stored hashes do
+# not move. Changing a default: leave this table alone; configs relying on the
+# old default hash differently, as they should (they train differently).
+HASH_SCHEMA = 1
+HASH_BASE: dict[str, Any] = {
+    "model": {"arch": "fig1"}, "dataset": "cifar10-jpeg", "image_size": None,
+    "train_per_class": None, "val_per_class": None, "subset_seed": 0,
+    "crop": None, "flip": True, "lighting_std": 0.1, "lighting_eigen_scale": "sqrt", "mean_subtraction": True,
+    "input_scale": 1.0,
+    "optimizer": "paper", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 128,
+    "schedule": "plateau", "patience": 2, "max_lr_drops": 3, "lr_drop_epochs": [], "epochs": 90,
+    "stop_at_train_error": None, "extra_epochs": 0,
+    "seed": 0, "precision": "fp32", "channels_last": True,
+    "ten_crop": False, "save_conv1": False, "neighbours_k": 0, "neighbour_queries": 0,
+    "per_class_error": False,
+    "stream": False, "stats_images": None, "train_eval_images": 0, "save_val_topk": 0, "init": "model",
+    "data_variant": None,
+}
+
+
+def config_diff(config: TrainConfig) -> dict:
+    """The fields of ``config`` that differ from ``HASH_BASE`` (what the hash covers)."""
+    values = config.to_dict()
+    unregistered = sorted(set(values) - set(HASH_BASE))
+    if unregistered:
+        raise RuntimeError(f"config fields {unregistered} are missing from train.HASH_BASE; "
+                           "add each with the value that reproduces the behaviour before it existed")
+    return {k: v for k, v in values.items() if canonical_json(v) != canonical_json(HASH_BASE[k])}
+
+
+def config_hash(config: TrainConfig) -> str:
+    """16 hex digits of sha256 over the canonical JSON of the schema and the diff."""
+    payload = canonical_json({"schema": HASH_SCHEMA, "config": config_diff(config)})
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def canonical_json(value) -> str:
+    """JSON with sorted keys and no spaces: the text a hash is taken of."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+

@@ -1,0 +1,54 @@
+"""A model from a spec: ``{"arch": "alexnet" | "fig1" | "conv_local", **kwargs}``.
+
+The spec is what a training config stores, so a run's model is rebuilt from
+its record: :class:`~replication.models.alexnet.AlexNet` (Section 3),
+:class:`~replication.models.cifar.Fig1Net` (Fig. 1) or
+:class:`~replication.models.cifar.ConvLocalNet` (Section 3.3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from inspect import signature
+from typing import Any
+
+from torch import nn
+
+from .alexnet import AlexNet, AlexNetConfig
+from .cifar import ConvLocalNet, Fig1Net
+from .layers import ModelConfigError
+
+__all__ = ["ARCHS", "build_model"]
+
+ARCHS = {"alexnet": AlexNet, "fig1": Fig1Net, "conv_local": ConvLocalNet}
+_ARCH_ALIASES = {"fig1net": "fig1", "convlocal": "conv_local", "conv-local": "conv_local",
+                 "convlocalnet": "conv_local", "alex": "alexnet"}
+
+
+def build_model(spec: dict[str, Any] | AlexNetConfig) -> nn.Module:
+    """``{"arch": "alexnet"|"fig1"|"conv_local", **kwargs}`` -> a model.
+
+    For ``alexnet`` the kwargs are :class:`AlexNetConfig` fields, e.g.
+    ``{"arch": "alexnet", "input_size": 32, "num_classes": 200, "width": 0.5}``;
+    ``arch`` defaults to ``alexnet``. Unknown keys raise :class:`ModelConfigError`.
+    """
+    if isinstance(spec, AlexNetConfig):
+        return AlexNet(spec)
+    kwargs = dict(spec)
+    arch = str(kwargs.pop("arch", "alexnet")).lower()
+    arch = _ARCH_ALIASES.get(arch, arch)
+    if arch not in ARCHS:
+        raise ModelConfigError(f"unknown arch {arch!r}; use one of {sorted(ARCHS)}")
+    if arch == "alexnet":
+        valid = {f.name for f in dataclasses.fields(AlexNetConfig)}
+        unknown = sorted(set(kwargs) - valid)
+        if unknown:
+            raise ModelConfigError(f"unknown AlexNetConfig fields {unknown}; valid: {sorted(valid)}")
+        return AlexNet(AlexNetConfig(**kwargs))
+    cls = ARCHS[arch]
+    valid = set(signature(cls).parameters)
+    unknown = sorted(set(kwargs) - valid)
+    if unknown:
+        raise ModelConfigError(f"unknown {cls.__name__} arguments {unknown}; valid: {sorted(valid)}")
+    return cls(**kwargs)
+
