@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from replication.paths import env_flag
+
 # command -> (module, one-line help)
 COMMANDS = {
     "data": ("replication.data", "list, check and prepare the datasets (Section 2)"),
@@ -29,6 +31,9 @@ settings (environment variables):
   REPLICATION_DATA     writable data root (default: ./data)
   REPLICATION_MIRRORS  folders with read-only dataset archives, separated by ':'
   REPLICATION_CACHE    checkpoint cache (default: ./.cache/replication)
+  REPLICATION_STORE    the run store (default: ./runs, committed; point it elsewhere for your own runs)
+  REPLICATION_STORE_READONLY  1: a run missing from the store is an error instead of a training run
+  REPLICATION_TRACEBACK       1: show full tracebacks instead of one error line
 """
 
 
@@ -39,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--traceback", action="store_true",
+                        help="show the full Python traceback of an error (also: REPLICATION_TRACEBACK=1)")
     sub = parser.add_subparsers(dest="command", metavar="command")
     for name, (module_name, help_text) in COMMANDS.items():
         try:
@@ -56,13 +63,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _known_errors() -> tuple[type[BaseException], ...]:
+    """The package's own errors: each message already names the problem and its fix."""
+    from replication.data import DataError
+    from replication.engine.checkpoints import CheckpointError
+    from replication.engine.runs import RunNotStoredError, StoreError
+    from replication.engine.trainer import NonFiniteLossError
+    from replication.models import ModelConfigError
+    from replication.profiles import ParameterError
+
+    return (DataError, CheckpointError, RunNotStoredError, StoreError, NonFiniteLossError, ModelConfigError,
+            ParameterError, ValueError, FileNotFoundError, PermissionError)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a known error ends in one ``error:`` line on stderr and exit status 1
+    (``--traceback`` or REPLICATION_TRACEBACK=1 shows the whole trace instead)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("error: interrupted (a training run resumes from its last checkpoint)", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.traceback or env_flag("REPLICATION_TRACEBACK") or not isinstance(error, _known_errors()):
+            raise
+        message = str(error).strip() or type(error).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

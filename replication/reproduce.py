@@ -82,7 +82,12 @@ def parameters_for(profile: str, overrides: Sequence[tuple[str, str]] = (),
                 f"parameter {name!r}: unknown; parameters are {', '.join(profiles.PARAMETERS)}")
         if name == "profile":
             raise profiles.ParameterError("parameter 'profile': choose it with --profile")
-        params[name] = yaml.safe_load(text)
+        try:
+            params[name] = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            first = str(error).strip().splitlines()[0]
+            raise profiles.ParameterError(f"parameter {name!r}: {text!r} is not a YAML value ({first}); "
+                                          "e.g. -p seeds '[0, 1, 2]'") from None
     profiles.validate_parameters(**params, profiles_dir=profiles_dir)
     return params
 

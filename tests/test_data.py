@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from replication import data
-from replication.data import archives
+from replication.data import archives, layouts
 from replication.data import (
     ChecksumError,
     CorruptArchiveError,
@@ -118,8 +118,16 @@ def no_mirrors(monkeypatch, tmp_path):
     return empty
 
 
+@pytest.fixture(autouse=True)
+def generated_cifar_md5s(monkeypatch):
+    """The batches made below are not the official files: let their md5s stand in for the
+    published ones (restored after each test), as if they were the official release."""
+    monkeypatch.setattr(layouts, "CIFAR_BATCH_MD5", dict(layouts.CIFAR_BATCH_MD5))
+
+
 def make_cifar_batches(folder: Path, per_batch: int = 4, seed: int = 0) -> dict[str, np.ndarray]:
-    """An official-layout cifar-10-batches-py with ``per_batch`` random images a batch."""
+    """An official-layout cifar-10-batches-py with ``per_batch`` random images a batch; their md5s
+    are registered as the official ones for the test (``generated_cifar_md5s``)."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True)
     rows = {}
@@ -131,7 +139,41 @@ def make_cifar_batches(folder: Path, per_batch: int = 4, seed: int = 0) -> dict[
         (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
     meta = {b"label_names": [c.encode() for c in CIFAR_CLASSES], b"num_cases_per_batch": per_batch}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    for path in folder.iterdir():
+        layouts.CIFAR_BATCH_MD5[path.name] = hashlib.md5(path.read_bytes()).hexdigest()
     return rows
+
+
+class _WritesMarker:
+    """A pickle payload that, if ever unpickled, creates the file ``marker``: harmless proof of execution."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_crafted_cifar_batch_is_never_unpickled(tmp_path, no_mirrors):
+    folder = tmp_path / "cifar-10-batches-py"
+    make_cifar_batches(folder)
+    marker = tmp_path / "payload-ran"
+    (folder / "data_batch_1").write_bytes(pickle.dumps({b"data": _WritesMarker(marker)}))  # md5 no longer matches
+    with pytest.raises(data.ChecksumError, match="data_batch_1: md5 .* is not the official"):
+        load_split("cifar10", "train", root=tmp_path, progress=False)
+    assert not marker.exists()
+
+
+def test_a_crafted_imagenet_meta_bin_is_never_run(tmp_path):
+    import torch
+
+    marker = tmp_path / "payload-ran"
+    torch.save((_WritesMarker(marker), []), tmp_path / "meta.bin")
+    with pytest.raises(data.DataError, match="meta.bin is not torchvision's ImageNet meta.bin"):
+        layouts._read_synset_words(tmp_path, ["n01440764"])
+    assert not marker.exists()
+    torch.save(({"n01440764": ("tench", "Tinca tinca")}, ["n01440764"]), tmp_path / "meta.bin")
+    assert layouts._read_synset_words(tmp_path, ["n01440764"]) == {"n01440764": "tench"}
 
 
 WNIDS = ["n01443537", "n01629819", "n01641577"]

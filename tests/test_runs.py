@@ -37,7 +37,7 @@ def test_get_trains_stores_and_then_only_reads(isolated_store, monkeypatch):
     folder = isolated_store / "runs" / config_hash(cfg)
     assert run.path == folder and run.hash == config_hash(cfg)
     assert {p.name for p in folder.iterdir()} == {"config.json", "metrics.jsonl", "summary.json",
-                                                  "conv1.npy", "per_class_error.npy"}
+                                                  "conv1.npy", "per_class_error.npy", "manifest.json"}
     record = json.loads((folder / "config.json").read_text())
     assert record["hash"] == run.hash and TrainConfig.from_dict(record["config"]) == cfg
     assert record["differs_from_defaults"]["dataset"] == "synthetic"
@@ -115,8 +115,46 @@ def test_incomplete_record_is_retrained_and_unreadable_one_is_reported(isolated_
     (folder / "config.json").write_text("{}")  # no summary.json: an interrupted write
     assert runs.get(cfg, progress=False).summary["epochs"] == 1
     (folder / "metrics.jsonl").write_text("not json\n")
-    with pytest.raises(runs.StoreError, match="incomplete or unreadable"):
+    with pytest.raises(runs.StoreError, match="metrics.jsonl is not the file that was stored"):
         runs.get(cfg)
+
+
+@pytest.mark.parametrize("damage", ["cut_history", "flip_artifact", "drop_manifest", "extra_file", "lie_consistently"])
+def test_a_damaged_stored_run_is_refused_naming_the_file_and_the_repair(isolated_store, damage):
+    """A store that was cut, bit-flipped or edited must not feed a report: every load checks the
+    manifest's sha256 of each file, and the history against the summary's epoch count."""
+    cfg = tiny(epochs=2)
+    folder = runs.get(cfg, progress=False).path
+    if damage == "cut_history":
+        lines = (folder / "metrics.jsonl").read_text().splitlines(keepends=True)
+        (folder / "metrics.jsonl").write_text(lines[0])
+        expected = "metrics.jsonl is not the file that was stored"
+    elif damage == "flip_artifact":
+        raw = bytearray((folder / "conv1.npy").read_bytes())
+        raw[-1] ^= 0x40
+        (folder / "conv1.npy").write_bytes(bytes(raw))
+        expected = "conv1.npy is not the file that was stored"
+    elif damage == "drop_manifest":
+        (folder / "manifest.json").unlink()
+        expected = "has no readable manifest.json"
+    elif damage == "extra_file":
+        (folder / "planted.npy").write_bytes(b"x")
+        expected = "files its manifest does not list"
+    else:  # a history cut and the manifest re-sealed to match: the epoch count still disagrees
+        lines = (folder / "metrics.jsonl").read_text().splitlines(keepends=True)
+        (folder / "metrics.jsonl").write_text(lines[0])
+        runs.seal(folder)
+        expected = "has 1 rows for the 2 epochs"
+    with pytest.raises(runs.StoreError, match=expected) as caught:
+        runs.get(cfg)
+    assert "git checkout -- runs/<hash>" in str(caught.value)
+
+
+def test_every_committed_run_verifies():
+    from replication.paths import DEFAULT_STORE
+
+    folders = [p for p in DEFAULT_STORE.iterdir() if (p / "summary.json").exists()]
+    assert folders and all(runs.Run.load(p).hash == p.name for p in folders)
 
 
 def test_store_and_cache_locations_follow_the_environment(monkeypatch, tmp_path):

@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -279,6 +280,46 @@ def test_divergent_learning_rate_is_reported(tmp_path):
     with pytest.raises(NonFiniteLossError, match="smaller learning rate"):
         train(tiny(epochs=1, lr=1e12, momentum=0.99), checkpoint=tmp_path / "c.pt", progress=False)
     assert not (tmp_path / "c.pt").exists()
+
+
+def test_weights_that_blow_up_without_a_nan_loss_are_not_stored(tmp_path):
+    """A huge learning rate can leave the training loss finite while the weights go to 1e20 and
+    the validation loss to NaN: the run stops there, keeps the last finite checkpoint, names the epoch."""
+    checkpoint = tmp_path / "c.pt"
+
+    config = tiny(epochs=3)
+    last_step = -(-config.train_per_class * 10 // config.batch_size)  # synthetic data: ten classes
+
+    def blow_up(trainer, epoch, step):  # after the last step of epoch 2, before its evaluation
+        if epoch == 2 and step == last_step:
+            with torch.no_grad():
+                next(trainer.module.parameters()).fill_(float("inf"))
+
+    with pytest.raises(NonFiniteLossError, match=r"after epoch 2 .*last finite checkpoint \(after epoch 1\)"):
+        train(config, checkpoint=checkpoint, progress=False, after_step=blow_up)
+    state = load_checkpoint(checkpoint)
+    assert state["epoch"] == 1 and all(torch.isfinite(t).all() for t in state["model"].values())
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("epochs", 1.5, "epochs: a whole number >= 1, got 1.5"),
+    ("epochs", "2", "epochs: a whole number >= 1, got '2'"),
+    ("epochs", 0, "epochs: a whole number >= 1"),
+    ("flip", "no", "flip: true or false, got 'no'"),
+    ("image_size", 0, "image_size: a whole number >= 8"),
+    ("crop", 40, "crop: 40 px does not fit image_size 32"),
+    ("lr", float("nan"), "lr: a finite number > 0"),
+    ("lr", 0, "lr: a finite number > 0"),
+    ("momentum", 1.0, "momentum: a finite number >= 0 and < 1"),
+    ("weight_decay", float("inf"), "weight_decay: a finite number >= 0"),
+    ("batch_size", True, "batch_size: a whole number"),
+    ("precision", "fp8", "precision: one of fp32, bf16"),
+    ("model", {"width": 0.5}, "model: a mapping with an 'arch' key"),
+])
+def test_config_values_are_checked_where_the_config_is_built(field, value, message):
+    values = {"image_size": 32, field: value}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TrainConfig(**values)
 
 
 def test_corrupt_foreign_and_other_config_checkpoints_are_refused(tmp_path):

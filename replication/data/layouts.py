@@ -9,6 +9,7 @@ trusted as a given release (required files present, images of the release's size
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import re
@@ -19,7 +20,7 @@ from typing import Callable, Iterable
 import numpy as np
 from PIL import Image
 
-from replication.data.registry import DataError, DatasetSpec, Variant
+from replication.data.registry import ChecksumError, DataError, DatasetSpec, Variant
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".tif", ".tiff", ".webp")
 
@@ -87,11 +88,16 @@ def _read_synset_words(folder: Path, wanted: Iterable[str]) -> dict[str, str]:
                 if len(parts) == 2 and parts[0] in wanted:
                     found[parts[0]] = _first_words(parts[1])
             return found
-    meta = folder / "meta.bin"  # written by torchvision.datasets.ImageNet
+    meta = folder / "meta.bin"  # written by torchvision.datasets.ImageNet: ({wnid: (words, ...)}, [val wnids])
     if meta.is_file():
         import torch  # lazily: seconds of start-up, and only torchvision's ImageNet folders need it
 
-        wnid_to_classes = torch.load(meta, weights_only=False)[0]
+        try:  # strings, tuples, dicts and lists only: nothing in the file can run code
+            wnid_to_classes = torch.load(meta, weights_only=True)[0]
+        except Exception as error:
+            raise DataError(f"{meta} is not torchvision's ImageNet meta.bin of plain strings ({type(error).__name__}); "
+                            "it is not loaded, since it could run code. Delete it, or put a words.txt "
+                            "(<wnid><tab><words> lines) beside it") from None
         return {w: wnid_to_classes[w][0] for w in wanted if w in wnid_to_classes}
     return {}
 
@@ -149,9 +155,30 @@ def parse_tiny_imagenet(folder: Path, split: str) -> Listing:
     return Listing(np.asarray(labels, dtype=np.int64), classes, _class_names(folder, classes), files=files)
 
 
+# The published md5 of every file of the official cifar-10-batches-py (the same table
+# torchvision checks). Unpickling runs code named in the file, so a batch is unpickled
+# only after its md5 matches: a folder found in a data root or mirror is not trusted.
+CIFAR_BATCH_MD5 = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+    "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+}
+
+
 def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as handle:
-        raw = pickle.load(handle, encoding="bytes")
+    """One official CIFAR-10 batch, unpickled only after its published md5 matched."""
+    payload = Path(path).read_bytes()
+    got, want = hashlib.md5(payload).hexdigest(), CIFAR_BATCH_MD5.get(Path(path).name)
+    if got != want:
+        raise ChecksumError(
+            f"{path}: md5 {got} is not the official {Path(path).name}'s ({want}); it is not unpickled, since "
+            "unpickling can run code. Delete the folder and let `python -m replication data prepare cifar10` "
+            "extract it again from cifar-10-python.tar.gz (whose sha256 is checked)")
+    raw = pickle.loads(payload, encoding="bytes")
     return {(k.decode() if isinstance(k, bytes) else k): v for k, v in raw.items()}
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -80,6 +81,49 @@ FIELD_HELP = {
 }
 
 
+class ConfigError(ValueError):
+    """A config field of the wrong type or out of range; the message starts with the field's name."""
+
+
+# Smallest image side any net here accepts; each model checks its own family's minimum when built.
+MIN_IMAGE_SIZE = 8
+_BOOLEAN_FIELDS = ("flip", "mean_subtraction", "channels_last", "ten_crop", "save_conv1", "per_class_error",
+                   "stream")
+_INT_FIELDS = {"subset_seed": 0, "batch_size": 1, "patience": 0, "max_lr_drops": 0, "epochs": 1,
+               "extra_epochs": 0, "seed": 0, "neighbours_k": 0, "neighbour_queries": 0, "train_eval_images": 0,
+               "save_val_topk": 0}
+_OPTIONAL_INT_FIELDS = {"image_size": MIN_IMAGE_SIZE, "crop": MIN_IMAGE_SIZE, "train_per_class": 1,
+                        "val_per_class": 1, "stats_images": 1}
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name}: true or false, got {value!r} ({type(value).__name__})")
+
+
+def _check_int(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name}: a whole number >= {low}, got {value!r} ({type(value).__name__})")
+    if value < low:
+        raise ConfigError(f"{name}: a whole number >= {low}, got {value}")
+    return int(value)
+
+
+def _check_float(name: str, value: Any, *, above: float | None = None, at_least: float | None = None,
+                 below: float | None = None, at_most: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name}: a number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    bounds = [(above is None or value > above, f"> {above:g}" if above is not None else ""),
+              (at_least is None or value >= at_least, f">= {at_least:g}" if at_least is not None else ""),
+              (below is None or value < below, f"< {below:g}" if below is not None else ""),
+              (at_most is None or value <= at_most, f"<= {at_most:g}" if at_most is not None else "")]
+    if not math.isfinite(value) or not all(ok for ok, _ in bounds):
+        wanted = " and ".join(text for _, text in bounds if text)
+        raise ConfigError(f"{name}: a finite number {wanted}, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides what a training run computes.
@@ -135,34 +179,40 @@ class TrainConfig:
     data_variant: str | None = None
 
     def __post_init__(self):
+        """Check every field's type and range where the config is built; each message names the field."""
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        if not isinstance(self.model, dict) or "arch" not in self.model:
+            raise ConfigError(f"model: a mapping with an 'arch' key, e.g. {{arch: alexnet}}, got {self.model!r}")
         set_("model", dict(self.model))
-        for name in ("lr", "momentum", "weight_decay", "lighting_std", "input_scale"):
-            set_(name, float(getattr(self, name)))
+        for name in _BOOLEAN_FIELDS:
+            _check_bool(name, getattr(self, name))
+        for name, low in _INT_FIELDS.items():
+            set_(name, _check_int(name, getattr(self, name), low))
+        for name, low in _OPTIONAL_INT_FIELDS.items():
+            value = getattr(self, name)
+            set_(name, None if value is None else _check_int(name, value, low))
+        set_("lr", _check_float("lr", self.lr, above=0.0))
+        set_("momentum", _check_float("momentum", self.momentum, at_least=0.0, below=1.0))
+        set_("weight_decay", _check_float("weight_decay", self.weight_decay, at_least=0.0))
+        set_("lighting_std", _check_float("lighting_std", self.lighting_std, at_least=0.0))
+        set_("input_scale", _check_float("input_scale", self.input_scale, above=0.0))
         if self.stop_at_train_error is not None:
-            set_("stop_at_train_error", float(self.stop_at_train_error))
-        set_("lr_drop_epochs", tuple(int(e) for e in self.lr_drop_epochs))
-        if "arch" not in self.model:
-            raise ValueError(f"model spec needs an 'arch' key, got {self.model}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if self.lighting_eigen_scale not in EIGEN_SCALES:
-            raise ValueError(f"lighting_eigen_scale must be one of {EIGEN_SCALES}, got {self.lighting_eigen_scale!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if not self.input_scale > 0:
-            raise ValueError(f"input_scale must be positive, got {self.input_scale}")
-        if self.train_eval_images < 0 or self.save_val_topk < 0:
-            raise ValueError(f"need train_eval_images >= 0 and save_val_topk >= 0, got "
-                             f"{self.train_eval_images}, {self.save_val_topk}")
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+            set_("stop_at_train_error", _check_float("stop_at_train_error", self.stop_at_train_error,
+                                                     above=0.0, at_most=1.0))
+        if not isinstance(self.lr_drop_epochs, (list, tuple)):
+            raise ConfigError(f"lr_drop_epochs: a list of epochs such as [30, 60], got {self.lr_drop_epochs!r}")
+        set_("lr_drop_epochs", tuple(_check_int("lr_drop_epochs", e, 1) for e in self.lr_drop_epochs))
+        for name, choices in CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"{name}: one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ConfigError(f"dataset: a dataset name (python -m replication data list), got {self.dataset!r}")
+        if self.data_variant is not None and (not isinstance(self.data_variant, str) or not self.data_variant):
+            raise ConfigError(f"data_variant: a variant name such as 'sample', or None, got {self.data_variant!r}")
+        if self.crop is not None and self.image_size is not None and self.crop > self.image_size:
+            raise ConfigError(f"crop: {self.crop} px does not fit image_size {self.image_size} px")
         if self.stream and self.dataset == "synthetic":
-            raise ValueError("stream=True reads image files; the 'synthetic' dataset lives in memory only")
-        if self.batch_size < 1 or self.epochs < 0:
-            raise ValueError(f"need batch_size >= 1 and epochs >= 0, got {self.batch_size}, {self.epochs}")
+            raise ConfigError("stream: True reads image files; the 'synthetic' dataset lives in memory only")
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (tuples become lists)."""

@@ -19,6 +19,7 @@ Settings: ``REPLICATION_STORE`` (default ``<repo>/runs``), ``REPLICATION_CACHE``
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -29,8 +30,8 @@ import numpy as np
 from replication.engine.config import config_diff, config_hash, HASH_SCHEMA, TrainConfig
 from replication.engine.trainer import train, TrainResult
 
-from replication.paths import (REPO, atomic_dir, cache_dir, env_flag, scratch_store_dir,  # noqa: F401
-                               store_dir)
+from replication.paths import (REPO, atomic_dir, atomic_write_text, cache_dir, env_flag,  # noqa: F401
+                               remove_stale_partials, scratch_store_dir, store_dir)
 
 RunConfig = TrainConfig
 def read_only() -> bool:
@@ -91,17 +92,62 @@ class Run:
 
     @classmethod
     def load(cls, path: Path) -> "Run":
-        """Read ``runs/<hash>/`` from disk."""
+        """Read ``runs/<hash>/`` from disk, verified against its manifest (every file's sha256)
+        and with one metrics row per epoch of its summary."""
         path = Path(path)
-        try:
-            record = json.loads((path / "config.json").read_text())
-            summary = json.loads((path / "summary.json").read_text())
-            history = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines() if line]
-        except (OSError, ValueError) as error:
-            raise StoreError(f"stored run {path} is incomplete or unreadable ({error}); "
-                             "delete the folder to train it again") from error
+        verify(path)
+        record = json.loads((path / "config.json").read_text())
+        summary = json.loads((path / "summary.json").read_text())
+        history = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines() if line]
+        if len(history) != summary.get("epochs"):
+            raise StoreError(f"{path / 'metrics.jsonl'} has {len(history)} rows for the {summary.get('epochs')} "
+                             f"epochs of its summary; {_REPAIR}")
         config = TrainConfig.from_dict(record["config"])
         return cls(config, record["hash"], summary, history, path)
+
+
+MANIFEST = "manifest.json"
+_REPAIR = ("restore the folder from git (`git checkout -- runs/<hash>`) if it is a committed run, "
+           "or delete it to train the run again")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _data_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in Path(folder).iterdir() if p.is_file() and p.name != MANIFEST
+                  and not p.name.startswith("."))
+
+
+def seal(folder: Path) -> Path:
+    """Write ``manifest.json``: the sha256 of every file of a stored run, checked on every load."""
+    manifest = {"algorithm": "sha256", "files": {name: _sha256(Path(folder) / name) for name in _data_files(folder)}}
+    return atomic_write_text(Path(folder) / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
+def verify(folder: Path) -> None:
+    """Raise StoreError, naming the file and the repair, unless every file of a stored run is
+    present, unchanged since it was stored, and listed in its manifest."""
+    folder = Path(folder)
+    try:
+        listed = json.loads((folder / MANIFEST).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise StoreError(f"stored run {folder} has no readable {MANIFEST} ({type(error).__name__}); {_REPAIR}") from None
+    for name in ("config.json", "metrics.jsonl", "summary.json"):
+        if name not in listed:
+            raise StoreError(f"stored run {folder}: {MANIFEST} does not list {name}; {_REPAIR}")
+    for name, digest in listed.items():
+        try:
+            actual = _sha256(folder / name)
+        except OSError:
+            raise StoreError(f"stored run {folder} lacks {name}; {_REPAIR}") from None
+        if actual != digest:
+            raise StoreError(f"{folder / name} is not the file that was stored (sha256 {actual[:12]}..., "
+                             f"the manifest says {digest[:12]}...); {_REPAIR}")
+    extra = sorted(set(_data_files(folder)) - set(listed))
+    if extra:
+        raise StoreError(f"stored run {folder} holds files its manifest does not list: {extra}; {_REPAIR}")
 
 
 def describe(config: TrainConfig) -> str:
@@ -152,14 +198,19 @@ def write(result: TrainResult, store: Path | None = None) -> Path:
     """Store a finished run atomically: fill a partial folder, then rename it to ``<hash>``
     (a complete record that another process stored meanwhile is kept)."""
     target = (store or store_dir()) / result.hash
+    remove_stale_partials(target.parent)  # folders of writers that were killed
     with atomic_dir(target, complete_marker="summary.json") as tmp:
         record = {"hash": result.hash, "schema": HASH_SCHEMA, "differs_from_defaults": config_diff(result.config),
                   "config": result.config.to_dict()}
-        (tmp / "config.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-        (tmp / "metrics.jsonl").write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in result.metrics))
-        (tmp / "summary.json").write_text(json.dumps(result.summary, indent=1, sort_keys=True) + "\n")
+        # allow_nan=False: stored JSON is valid JSON; a non-finite number is an error, not a record
+        (tmp / "config.json").write_text(json.dumps(record, indent=1, sort_keys=True, allow_nan=False) + "\n")
+        (tmp / "metrics.jsonl").write_text("".join(json.dumps(row, sort_keys=True, allow_nan=False) + "\n"
+                                                   for row in result.metrics))
+        (tmp / "summary.json").write_text(json.dumps(result.summary, indent=1, sort_keys=True, allow_nan=False)
+                                          + "\n")
         for name, array in result.artifacts.items():
             np.save(tmp / f"{name}.npy", np.asarray(array), allow_pickle=False)
+        seal(tmp)
     return target
 
 

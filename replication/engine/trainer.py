@@ -292,6 +292,15 @@ class Trainer:
                 "model": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "schedule": self.schedule.state_dict(), "metrics": metrics}
 
+    def non_finite(self, val_loss: float) -> str | None:
+        """What is not finite after an epoch (the validation loss, or a parameter), or None."""
+        if not math.isfinite(val_loss):
+            return f"the validation loss is {val_loss}"
+        for name, parameter in self.module.named_parameters():
+            if not torch.isfinite(parameter).all():
+                return f"parameter {name} is not finite"
+        return None
+
     def load_state(self, state: dict) -> None:
         self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -386,6 +395,13 @@ def train(config: TrainConfig, *, checkpoint: str | Path | None = None, progress
                 + (f"The last good checkpoint (after epoch {epoch - 1}) is kept at {kept}. " if kept else "")
                 + "Try a smaller learning rate.", bad.epoch, bad.step, kept) from None
         val = trainer.evaluate()
+        bad = trainer.non_finite(val["loss"])
+        if bad:  # diverged without a NaN training loss (weights blown up): keep the last finite checkpoint
+            kept = checkpoint if checkpoint is not None and checkpoint.exists() else None
+            raise NonFiniteLossError(
+                f"{bad} after epoch {epoch} (lr {lr:g}); run {trainer.hash} stopped and was not stored. "
+                + (f"The last finite checkpoint (after epoch {epoch - 1}) is kept at {kept}. " if kept else "")
+                + "Try a smaller learning rate.", epoch, 0, kept)
         row = {"epoch": epoch, "lr": lr, "train_loss": row["train_loss"], "train_error": row["train_error"],
                "val_loss": val["loss"], "val_top1": val["top1"], "val_top5": val["top5"],
                "seconds": row["seconds"], "images_per_s": row["images"] / max(row["seconds"], 1e-9)}
