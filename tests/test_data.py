@@ -463,3 +463,35 @@ def test_a_folder_of_the_wrong_release_is_not_trusted(tmp_path, no_mirrors, monk
     Image.new("RGB", (32, 32)).save(wrong / "val" / "images" / "val_0.JPEG")
     with pytest.raises(DataError, match="32x32 images .* not the 64 px"):
         load_split("tiny-imagenet-200", "val", root=tmp_path, progress=False)
+
+
+def _image_folder(root: Path, split: str, classes: list[str], per_class: int = 2, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    for name in classes:
+        (root / split / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(root / split / name / f"{i}.png")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_validation_labels_follow_the_training_classes_by_name(tmp_path, no_mirrors, monkeypatch, stream):
+    """A validation folder without the first class must not shift every label onto the wrong class."""
+    from replication.data.splits import load_data
+    from replication.engine.config import TrainConfig
+
+    _image_folder(tmp_path / "folder", "train", ["n00000001", "n00000002", "n00000003"])
+    _image_folder(tmp_path / "folder", "val", ["n00000002", "n00000003"])
+    monkeypatch.setenv("REPLICATION_IMAGENET", str(tmp_path / "folder"))
+    monkeypatch.setenv("REPLICATION_DATA", str(tmp_path / "root"))
+    monkeypatch.setenv("REPLICATION_WORKERS", "0")
+    config = TrainConfig(model={"arch": "alexnet"}, dataset="imagenet", image_size=16, stream=stream)
+    train, val = load_data(config)
+    assert val.classes == train.classes == ["n00000001", "n00000002", "n00000003"]
+    assert sorted(set(val.labels.tolist())) == [1, 2]
+    if stream:
+        assert [int(val.dataset[i][1]) for i in range(len(val))] == val.labels.tolist()
+
+    _image_folder(tmp_path / "folder", "val", ["n00000009"], seed=1)  # a class training never saw
+    monkeypatch.setenv("REPLICATION_DATA", str(tmp_path / "fresh-root"))  # not the decoded cache of the first
+    with pytest.raises(data.DataError, match=r"\['n00000009'\] have images but are not among the 3 training"):
+        load_data(config)

@@ -12,7 +12,7 @@ tests and benchmarks that need no dataset.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from replication.data import augment
 from replication.data.cache import (FileDataset, fit_square, list_split, load_split, per_class_indices,
                                     subset_per_class)
-from replication.data.registry import get_spec
+from replication.data.registry import DataError, get_spec
 from replication.engine.config import TrainConfig
 from replication.paths import atomic_file
 
@@ -80,11 +80,35 @@ def load_data(config: TrainConfig, progress: bool = False) -> tuple[Split, Split
     splits = []
     for split_name, per_class in (("train", config.train_per_class), ("val", config.val_per_class)):
         split = load_split(config.dataset, split_name, size=config.image_size, progress=progress,
-                                variant=config.data_variant)
+                           variant=config.data_variant)
         if per_class is not None:
             split = subset_per_class(split, per_class, seed=config.subset_seed)
         splits.append(Split.from_image_split(split))
-    return splits[0], splits[1]
+    train, val = splits
+    labels = in_train_numbering(train.classes, val.classes, val.labels.numpy(), f"{config.dataset} validation")
+    val = Split(val.images, torch.from_numpy(labels), list(train.classes), list(train.class_names), val.name,
+                val.split)
+    return train, val
+
+
+def in_train_numbering(train_classes, val_classes, val_labels: np.ndarray, where: str) -> np.ndarray:
+    """Validation labels renumbered by class *name* into the training split's class order.
+
+    Each split numbers its classes from its own folder list, so a validation folder that
+    lacks a class would otherwise shift every later label onto the wrong class. A class
+    that occurs in validation but not in training is an error.
+    """
+    if list(val_classes) == list(train_classes):
+        return np.asarray(val_labels)
+    index = {name: i for i, name in enumerate(train_classes)}
+    present = sorted({int(label) for label in np.asarray(val_labels)})
+    missing = [val_classes[label] for label in present if val_classes[label] not in index]
+    if missing:
+        raise DataError(f"{where}: classes {missing[:5]}{' ...' if len(missing) > 5 else ''} have images but "
+                        f"are not among the {len(train_classes)} training classes; a validation class needs "
+                        "training images of the same name (folder)")
+    table = np.asarray([index.get(name, -1) for name in val_classes], dtype=np.int64)
+    return table[np.asarray(val_labels)]
 
 
 class StreamSplit:
@@ -127,6 +151,11 @@ def stream_data(config: TrainConfig) -> tuple[StreamSplit, StreamSplit]:
     splits = []
     for split_name, per_class in (("train", config.train_per_class), ("val", config.val_per_class)):
         listing = list_split(config.dataset, split_name, variant=config.data_variant)
+        if splits:  # the validation files, labelled in the training split's class order
+            train = splits[0]
+            listing = replace(listing, classes=list(train.classes), class_names=list(train.class_names),
+                              labels=in_train_numbering(train.classes, listing.classes, listing.labels,
+                                                        f"{config.dataset} validation"))
         split = StreamSplit(FileDataset(listing, _SquareUint8(size)), listing.labels, listing.classes,
                             listing.class_names, size, config.dataset, split_name)
         if per_class is not None:
