@@ -142,6 +142,12 @@ def validate_parameters(
     if not isinstance(device, str) or device.split(":", 1)[0] not in DEVICE_KINDS or (
             ":" in device and not device.split(":", 1)[1].isdigit()):
         _fail("device", f"must be one of {', '.join(DEVICE_KINDS)} (optionally 'cuda:N')", device)
+    if check_paths and device.split(":", 1)[0] == "cuda":
+        import torch  # lazily: only a notebook that asks for a GPU pays torch's start-up here
+
+        index = int(device.split(":", 1)[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            _fail("device", f"this machine has {torch.cuda.device_count()} CUDA devices; use 'cpu'", device)
     if precision not in PRECISIONS:
         _fail("precision", f"must be one of {', '.join(PRECISIONS)}", precision)
     return {"profile": profile, "seeds": list(seeds), "epochs": epochs,

@@ -1,4 +1,4 @@
-"""The non-convolutional baselines of notebook 04 (replication.baselines)."""
+"""The non-convolutional baselines of notebook 04 (replication.experiments.baselines)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from replication import baselines
-from replication.baselines import BaselineConfig
+from replication.experiments import baselines
+from replication.experiments.baselines import BaselineConfig
 
 
 def synthetic(kind, **changes):

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from replication import claims
+from replication import experiments  # noqa: F401  (importing it registers every notebook's claims)
 from replication.claims import (
     INCONCLUSIVE, NOT_EVALUATED, NOT_REPRODUCED, PARTLY_REPRODUCED, REPRODUCED, Claim,
 )

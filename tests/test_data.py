@@ -119,6 +119,15 @@ def no_mirrors(monkeypatch, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def generated_releases_are_complete(monkeypatch, tmp_path):
+    """The small releases generated below stand in for whole ones: their counts are not the
+    registry's, so the completeness check passes them (it is tested on its own below)."""
+    real = archives.count_problem
+    monkeypatch.setattr(archives, "count_problem", lambda spec, variant, folder: None
+                        if Path(folder).is_relative_to(tmp_path) else real(spec, variant, folder))
+
+
+@pytest.fixture(autouse=True)
 def generated_cifar_md5s(monkeypatch):
     """The batches made below are not the official files: let their md5s stand in for the
     published ones (restored after each test), as if they were the official release."""
@@ -495,3 +504,40 @@ def test_validation_labels_follow_the_training_classes_by_name(tmp_path, no_mirr
     monkeypatch.setenv("REPLICATION_DATA", str(tmp_path / "fresh-root"))  # not the decoded cache of the first
     with pytest.raises(data.DataError, match=r"\['n00000009'\] have images but are not among the 3 training"):
         load_data(config)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_damaged_decoded_cache_is_decoded_again(tmp_path, damage, capsys):
+    """A cut cache is not 'cached' (data list) and a flipped byte is caught by its sha256: either way
+    the next load decodes the images again instead of training on damaged pixels."""
+    first = np.array(load_split("cifar10-jpeg", "train", root=tmp_path, variant="sample", progress=False).images)
+    cache_file = next((tmp_path / "cache").rglob("train-32px.npy"))
+    raw = bytearray(cache_file.read_bytes())
+    if damage == "truncate":
+        cache_file.write_bytes(bytes(raw[: len(raw) // 2]))
+        spec = data.get_spec("cifar10-jpeg")
+        assert "cached" not in data.variant_state(spec, spec.variant("sample"), tmp_path)
+    else:
+        raw[-5] ^= 0xFF
+        cache_file.write_bytes(bytes(raw))
+    again = load_split("cifar10-jpeg", "train", root=tmp_path, variant="sample", progress=False)
+    assert np.array_equal(np.asarray(again.images), first)
+    assert "decoding it again" in capsys.readouterr().err
+
+
+def test_a_half_extracted_folder_is_not_trusted(tmp_path):
+    """A folder cut off mid-extraction (fewer images than the release) is refused, naming the counts."""
+    import shutil
+
+    spec = data.get_spec("cifar10-jpeg")
+    variant = spec.variant("sample")
+    folder = tmp_path.parent / f"{tmp_path.name}-cut" / "cifar10-jpeg"  # outside tmp_path: checked for real
+    shutil.copytree(data.sample_dir() / "cifar10-jpeg", folder)
+    assert archives.count_problem(spec, variant, folder) is None
+    for image in list((folder / "train" / "truck").iterdir())[:5]:
+        image.unlink()
+    problem = archives.count_problem(spec, variant, folder)
+    assert "holds 295 train images in 10 classes, but the sample release of cifar10-jpeg has 300" in problem
+    with pytest.raises(data.DataError, match="an interrupted extraction"):
+        archives._prepare_variant(spec, variant, archives.Located(folder=folder), tmp_path, progress=False)
+    shutil.rmtree(folder.parent)

@@ -18,6 +18,7 @@ import yaml
 
 from replication.profiles import REPO  # the repository root
 from replication import claims, profiles, reproduce
+from replication import experiments  # noqa: F401  (importing it registers every notebook's claims)
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
@@ -53,7 +54,7 @@ def test_notebook_name_kernel_and_claims(path):
     stem = path.stem
     assert stem[:2].isdigit() and stem[2] == "_" and stem == stem.lower(), "name notebooks NN_topic.ipynb"
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
-    assert claims.claims_for(stem), f"register {stem}'s claims in replication/claims/paper.py"
+    assert claims.claims_for(stem), f"register {stem}'s claims in its module in replication/experiments/"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -122,8 +123,18 @@ def test_a_bad_parameter_is_named(name, value):
 
 
 def test_good_parameters_pass_normalised(tmp_path):
-    params = profiles.validate_parameters(**{**GOOD, "seeds": (0, 1), "data_root": tmp_path, "device": "cuda:1"})
+    params = profiles.validate_parameters(**{**GOOD, "seeds": (0, 1), "data_root": tmp_path})
     assert params["seeds"] == [0, 1] and params["data_root"] == str(tmp_path)
+    # a profile file may name a GPU (the paper profile); the machine is checked when a notebook runs
+    assert profiles.validate_parameters(**{**GOOD, "device": "cuda:1"}, check_paths=False)["device"] == "cuda:1"
+
+
+def test_a_gpu_that_is_not_there_is_refused():
+    import torch
+
+    missing = f"cuda:{torch.cuda.device_count()}"  # one past the last GPU (cuda:0 on a machine without any)
+    with pytest.raises(profiles.ParameterError, match="parameter 'device': this machine has .* CUDA devices"):
+        profiles.validate_parameters(**{**GOOD, "device": missing})
 
 
 def test_parameters_need_no_dataset(tmp_path, monkeypatch):

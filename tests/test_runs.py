@@ -63,7 +63,17 @@ def test_summary_records_numbers_and_provenance(isolated_store):
     for key in ("val_top1", "val_top5", "wall_seconds", "train_seconds", "precision", "torch", "hardware",
                 "config_hash", "epochs"):
         assert key in summary, key
-    assert summary["hardware"]["torch_threads"] == 1
+    assert summary["hardware"]["torch_threads"] == 2  # the config's thread count, whatever the caller's
+
+
+def test_thread_count_and_data_release_are_part_of_the_identity(isolated_store, tmp_path):
+    """Two thread counts sum in two orders: two runs, two hashes. A config that names no release is
+    named by the one this machine has before it is hashed, so two releases never share a run."""
+    assert runs.config_hash(tiny(threads=1)) != runs.config_hash(tiny(threads=2))
+    assert runs.identify(tiny()) == tiny()  # synthetic data: nothing to name
+    named = TrainConfig(dataset="cifar10-jpeg", data_variant="sample")
+    assert runs.identify(named) == named  # a named release needs no data
+    assert runs.identify(TrainConfig(dataset="tiny-imagenet-200", data_variant="sample")).data_variant == "sample"
 
 
 def test_read_only_store_refuses_to_train_and_says_how(isolated_store, monkeypatch):

@@ -398,12 +398,12 @@ def test_cli_help_lists_every_field_with_its_default():
 
 def test_cli_flags_override_yaml_and_print_config(tmp_path, capsys):
     config_file = tmp_path / "run.yaml"
-    config_file.write_text("model: {arch: fig1, activation: tanh}\nepochs: 5\nseed: 2\n")
+    config_file.write_text("model: {arch: fig1, activation: tanh}\nepochs: 5\nseed: 2\ndata_variant: mirror\n")
     args = _parser().parse_args(["--config", str(config_file), "--seed", "3", "--no-flip",
                                  "--lr-drop-epochs", "2,4", "--crop", "none", "--print-config"])
     cfg = train_cli.config_from_args(args)
     assert cfg == TrainConfig(model={"arch": "fig1", "activation": "tanh"}, epochs=5, seed=3, flip=False,
-                              lr_drop_epochs=(2, 4))
+                              lr_drop_epochs=(2, 4), data_variant="mirror")
     assert train_cli.cli_main(args) == 0
     assert config_hash(cfg) in capsys.readouterr().out
 
@@ -416,3 +416,9 @@ def test_cli_train_end_to_end(isolated_store, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "val top-1 error" in out
     assert len(list((isolated_store / "runs").iterdir())) == 1
+
+
+def test_a_device_that_is_not_there_is_an_error():
+    missing = f"cuda:{torch.cuda.device_count()}"  # one past the last GPU
+    with pytest.raises(ValueError, match=f"device: {missing} is not on this machine"):
+        train(tiny(epochs=1), progress=False, device=missing)

@@ -11,16 +11,15 @@ net, so a saved report can be judged anywhere.
 - ``rules``: the statuses and every rule that turns a measurement into one.
 - ``registry``: ``Claim``, the registry ``CLAIMS``, ``verdict``,
   ``recompute_statuses`` and the display strings of the claims JSON.
-- ``paper``: the claims themselves, notebook by notebook.
+- ``paper``: numbers of the paper shared by a claim and a report (Fig. 2's).
 
-The measurements are taken elsewhere, by each notebook's experiment code
-(``replication.experiments.architecture`` for notebook 01).
+The claims are registered, and measured, by each notebook's module in
+``replication.experiments``; importing that package fills the registry (it
+needs torch, so this package does not import it).
 """
 
 from replication.claims import paper
-from replication.claims.paper import (
-    ARCHITECTURE, ERROR_RATES, FIG2_NEURONS, FIG2_OUTPUT_SHAPES, LRN, OVERLAPPING_POOLING, RELU_SPEEDUP,
-)
+from replication.claims.paper import FIG2_NEURONS, FIG2_OUTPUT_SHAPES
 from replication.claims.registry import (
     CLAIMS, Claim, claims_for, format_measurement, format_value, get_claim, recompute_statuses, register, verdict,
 )
@@ -34,7 +33,7 @@ from replication.claims.stats import (
 
 __all__ = [
     "paper",
-    "ARCHITECTURE", "ERROR_RATES", "FIG2_NEURONS", "FIG2_OUTPUT_SHAPES", "LRN", "OVERLAPPING_POOLING", "RELU_SPEEDUP",
+    "FIG2_NEURONS", "FIG2_OUTPUT_SHAPES",
     "CLAIMS", "Claim", "claims_for", "format_measurement", "format_value", "get_claim", "recompute_statuses",
     "register", "verdict",
     "INCONCLUSIVE", "NOT_EVALUATED", "NOT_REPRODUCED", "PARTLY_REPRODUCED", "REPRODUCED", "RULES", "STATUSES",

@@ -10,11 +10,10 @@ trained again; an interrupted one resumes from its checkpoint
 from __future__ import annotations
 
 import argparse
-import os
+import sys
 from dataclasses import fields
 from pathlib import Path
 
-import torch
 import yaml
 
 from replication.engine import runs
@@ -70,8 +69,6 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
         group.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, help=help_text,
                            choices=choices, metavar="{" + ",".join(choices) + "}" if choices else f.name.upper())
     run = parser.add_argument_group("how to run (does not change the hash)")
-    run.add_argument("--threads", type=int, default=os.cpu_count(),
-                     help=f"torch threads (default: os.cpu_count() = {os.cpu_count()})")
     run.add_argument("--device", default=None,
                      help="'cpu', 'cuda', 'cuda:1' ... (default: the GPU when there is one, else the CPU)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars (default: show them)")
@@ -98,15 +95,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cli_main(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
+    config = runs.identify(config_from_args(args))  # the data named: its release (and a folder's fingerprint)
     digest = config_hash(config)
     if args.print_config:
         print(yaml.safe_dump(config.to_dict(), sort_keys=False).rstrip())
         print(f"# hash {digest}; differs from the defaults in: {sorted(config_diff(config)) or 'nothing'}")
         return 0
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"run {digest} ({config.precision}, {torch.get_num_threads()} threads)")
+    print(f"run {digest} ({config.precision}, {config.threads} threads)")
     try:
         if args.no_store:
             result = train(config, checkpoint=runs.checkpoint_path(config), progress=not args.no_progress,
@@ -118,7 +113,7 @@ def cli_main(args: argparse.Namespace) -> int:
             if run.path is not None:  # under torchrun only rank 0 stores the run
                 print(f"stored in {run.path}")
     except (NonFiniteLossError, CheckpointError, runs.RunNotStoredError) as error:
-        print(f"error: {error}")
+        print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"val top-1 error {summary['val_top1']:.4f}  top-5 {summary['val_top5']:.4f}  "
           f"epochs {summary['epochs']}  {summary['train_seconds']:.0f} s training")

@@ -40,8 +40,8 @@ square crop.
 # A test that patches a name patches it in the module that reads it (e.g. data.archives).
 from replication.data.archives import Located, extract_archive, locate, verify_archive  # noqa: F401
 from replication.data.cache import (CACHE_FORMAT, RESIZE_RULE, FileDataset, ImageSplit, _variant_order,  # noqa: F401
-                                    cache_dir, decode_image, image_dataset, list_split, load_split, prepare,
-                                    subset_per_class)
+                                    cache_dir, decode_image, folder_fingerprint, identify, image_dataset,
+                                    list_split, load_split, prepare, subset_per_class)
 from replication.data.cli import cli_add_arguments, cli_main, variant_state  # noqa: F401
 from replication.data.layouts import (IMAGE_EXTENSIONS, IMAGENETTE_WORDS, LAYOUTS, Listing,  # noqa: F401
                                       parse_cifar_batches, parse_image_tree, parse_tiny_imagenet)

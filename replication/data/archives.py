@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from replication.data.layouts import _layout_problem
+from replication.data.layouts import LAYOUTS, _layout_problem
 from replication.data.registry import (SAMPLE_LABEL, Archive, ChecksumError, CorruptArchiveError, DataError,
                                        DatasetNotFoundError, DatasetSpec, Variant)
 from replication.paths import (REPO, atomic_file, atomic_write_text, mirror_dirs, partial_name, remove_stale_partials,
@@ -275,9 +275,28 @@ def _download(spec: DatasetSpec, variant: Variant, root: Path) -> Path:
     return final
 
 
+def count_problem(spec: DatasetSpec, variant: Variant, folder: Path) -> str | None:
+    """Why an extracted folder does not hold the whole release (its image count per split and its
+    classes are the registry's), or None. A folder you supply (ImageNet) may hold any subset."""
+    if spec.env_var:
+        return None
+    counts = variant.counts or spec.counts
+    for own in (spec.splits["train"], spec.held_out()):
+        listing = LAYOUTS[spec.layout](folder, own)
+        if len(listing) != counts[own] or len(listing.classes) != spec.num_classes:
+            return (f"{folder} holds {len(listing):,} {own} images in {len(listing.classes)} classes, but the "
+                    f"{variant.label} release of {spec.name} has {counts[own]:,} in {spec.num_classes} (an "
+                    f"interrupted extraction or copy?); delete the folder and run `python -m replication data "
+                    f"prepare {spec.name}` to extract it again from its checked archive")
+    return None
+
+
 def _prepare_variant(spec: DatasetSpec, variant: Variant, located: Located, root: Path,
                      progress: bool) -> Path:
-    if located.folder is not None:
+    if located.folder is not None:  # found extracted (data root or mirror): trusted only when complete
+        problem = count_problem(spec, variant, located.folder)
+        if problem is not None:
+            raise DataError(problem)
         return located.folder
     assert located.archive is not None
     verify_archive(located.archive, variant.archive, root)

@@ -11,10 +11,12 @@ the way Section 2 does it: shorter side to the size, then the central square cro
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing as mp
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,7 +30,7 @@ from replication.data.layouts import LAYOUTS, Listing
 from replication.data.registry import DataError, DatasetSpec, Variant, _own_split, _root, get_spec
 from replication.paths import partial_name, remove_stale_partials
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: the record holds each file's size and sha256, checked on every load
 RESIZE_RULE = "shorter side to size (PIL bilinear, antialiased), then central size x size crop"
 
 
@@ -99,8 +101,10 @@ def cache_dir(root: str | Path | None = None) -> Path:
     return _root(root) / "cache"
 
 
-def _cache_files(root: Path, variant: Variant, split: str, size: int) -> dict[str, Path]:
-    stem = cache_dir(root) / variant.id / f"{split}-{size}px"
+def _cache_files(root: Path, variant: Variant, split: str, size: int, fingerprint: str | None = None) -> dict[str, Path]:
+    # a folder you supply gets a cache of its own contents: two folders never share decoded images
+    folder = variant.id if fingerprint is None else f"{variant.id}-{fingerprint[:16]}"
+    stem = cache_dir(root) / folder / f"{split}-{size}px"
     return {
         "images": stem.with_name(stem.name + ".npy"),
         "labels": stem.with_name(stem.name + ".labels.npy"),
@@ -108,13 +112,29 @@ def _cache_files(root: Path, variant: Variant, split: str, size: int) -> dict[st
     }
 
 
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _read_meta(files: dict[str, Path]) -> dict | None:
+    """The cache's record when the cache is complete: of this format, and each file of the size
+    the record says (a cut file is not complete; ``data list`` does not call it cached)."""
     try:
         meta = json.loads(files["meta"].read_text())
     except (OSError, ValueError):
         return None
-    if meta.get("format") != CACHE_FORMAT or not files["images"].is_file() or not files["labels"].is_file():
+    if meta.get("format") != CACHE_FORMAT:
         return None
+    for key in ("images", "labels"):
+        try:
+            if files[key].stat().st_size != meta["files"][key]["bytes"]:
+                return None
+        except (OSError, KeyError, TypeError):
+            return None
     return meta
 
 
@@ -201,6 +221,19 @@ def _check_space(folder: Path, nbytes: int) -> None:
         )
 
 
+def _reserve(path: Path, folder: Path) -> None:
+    """Allocate the memory-mapped file's blocks now: a disk that fills while decoding would
+    otherwise kill the process with SIGBUS, with no word of where or why."""
+    try:
+        with open(path, "r+b") as handle:
+            os.posix_fallocate(handle.fileno(), 0, path.stat().st_size)
+    except AttributeError:  # no posix_fallocate on this platform: the free-space check above must do
+        return
+    except OSError as error:
+        raise DataError(f"cannot reserve {path.stat().st_size / 2**30:.2f} GiB for the decoded cache in {folder} "
+                        f"({error.strerror}); free some space or point REPLICATION_DATA at a bigger disk") from None
+
+
 def _build_cache(spec: DatasetSpec, variant: Variant, folder: Path, own: str, size: int,
                  files: dict[str, Path], progress: bool, workers: int) -> None:
     listing = LAYOUTS[spec.layout](folder, own)
@@ -215,13 +248,16 @@ def _build_cache(spec: DatasetSpec, variant: Variant, folder: Path, own: str, si
     tmp = {key: partial_name(final) for key, final in files.items()}
     try:
         images = np.lib.format.open_memmap(tmp["images"], mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
+        _reserve(tmp["images"], target_dir)
         started = time.perf_counter()
         _decode_into(images, listing, size, workers, progress, f"decode {variant.id} {own} {size}px")
         images.flush()
         del images
         with open(tmp["labels"], "wb") as handle:
             np.save(handle, listing.labels.astype(np.int64))
-        meta = {
+        written = {key: {"bytes": tmp[key].stat().st_size, "sha256": _file_sha256(tmp[key])}
+                   for key in ("images", "labels")}
+        meta = {"files": written,
             "format": CACHE_FORMAT, "dataset": spec.name, "variant": variant.id, "split": own,
             "size": size, "count": n, "classes": listing.classes, "class_names": listing.class_names,
             "source": str(folder), "resize": None if size == variant.native_size else RESIZE_RULE,
@@ -240,6 +276,14 @@ def _build_cache(spec: DatasetSpec, variant: Variant, folder: Path, own: str, si
 def _load_cache(spec: DatasetSpec, variant: Variant, own: str, files: dict[str, Path]) -> ImageSplit | None:
     meta = _read_meta(files)
     if meta is None:
+        if files["meta"].is_file():
+            print(f"note: the decoded cache {files['images']} is incomplete or of an older format; "
+                  "decoding it again", file=sys.stderr)
+        return None
+    changed = [key for key in ("images", "labels") if _file_sha256(files[key]) != meta["files"][key]["sha256"]]
+    if changed:  # bytes flipped since it was written: rebuild it from the verified source
+        print(f"note: the decoded cache {files[changed[0]]} no longer matches its sha256; decoding it again",
+              file=sys.stderr)
         return None
     images = np.load(files["images"], mmap_mode="r")
     labels = np.load(files["labels"])
@@ -330,7 +374,11 @@ def load_split(name: str, split: str, root: str | Path | None = None, size: int 
         raise _not_found(spec, [(v, loc) for v, loc, _ in order])
     v, located = chosen
     want = size or v.size
-    files = _cache_files(root, v, own, want)
+    fingerprint = None
+    if spec.env_var:  # a folder you supply: its contents decide which cache is its own
+        folder = _prepare_variant(spec, v, located, root, progress)
+        fingerprint = folder_fingerprint(spec, folder)
+    files = _cache_files(root, v, own, want, fingerprint)
     cached = _load_cache(spec, v, own, files)
     if cached is not None:
         return cached
@@ -339,6 +387,45 @@ def load_split(name: str, split: str, root: str | Path | None = None, size: int 
     loaded = _load_cache(spec, v, own, files)
     assert loaded is not None
     return loaded
+
+
+def folder_fingerprint(spec: DatasetSpec, folder: Path) -> str:
+    """A digest of what a folder holds for both splits: its classes, and each image's path and size.
+
+    It names a folder you supply (ImageNet) in a run's identity and in its decoded cache,
+    so that pointing at another folder never reuses the first one's runs, caches or checkpoints.
+    """
+    digest = hashlib.sha256()
+    for own in (spec.splits["train"], spec.held_out()):
+        try:
+            listing = LAYOUTS[spec.layout](folder, own)
+        except DataError:
+            continue  # a folder with val/ only
+        digest.update(json.dumps([own, listing.classes, listing.labels.tolist()]).encode())
+        for path in listing.files or []:
+            digest.update(f"{Path(path).relative_to(folder)}\t{Path(path).stat().st_size}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def identify(name: str, variant: str | None = None, root: str | Path | None = None,
+             path: str | Path | None = None) -> tuple[str, str | None]:
+    """(release label, folder fingerprint or None): what a run's identity records of its data.
+
+    A release named by ``variant`` needs no data to be found (a report re-executed from the
+    run store reads no images); ``variant=None`` resolves to the release this machine has. A
+    folder you supply (ImageNet) is always looked at, and gets a fingerprint of its contents.
+    """
+    spec = get_spec(name)
+    if variant is not None and not spec.env_var:
+        return spec.variant(variant).label, None
+    order = _variant_order(spec, _root(root), None, variant, Path(path) if path else None)
+    chosen = next(((v, loc) for v, loc, ready in order if ready), None)
+    if chosen is None:
+        raise _not_found(spec, [(v, loc) for v, loc, _ in order])
+    if not spec.env_var:
+        return chosen[0].label, None
+    folder = _prepare_variant(spec, chosen[0], chosen[1], _root(root), False)
+    return chosen[0].label, folder_fingerprint(spec, folder)
 
 
 class FileDataset:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,8 +24,10 @@ from replication.data import augment
 from replication.data.cache import (FileDataset, fit_square, list_split, load_split, per_class_indices,
                                     subset_per_class)
 from replication.data.registry import DataError, get_spec
-from replication.engine.config import TrainConfig
 from replication.paths import atomic_file
+
+if TYPE_CHECKING:  # a type only: data sits below engine and imports nothing from it
+    from replication.engine.config import TrainConfig
 
 
 @dataclass

@@ -19,7 +19,7 @@ class CheckpointError(RuntimeError):
     """A checkpoint that is corrupt, not ours, or from another configuration."""
 
 
-CHECKPOINT_FORMAT = "replication.train.checkpoint/1"
+CHECKPOINT_FORMAT = "replication.train.checkpoint/1"  # a format id (the module was train.py then): kept
 
 
 def save_checkpoint(path: Path, state: dict) -> None:

@@ -34,8 +34,13 @@ CHOICES = {"precision": PRECISIONS, "schedule": SCHEDULES, "optimizer": OPTIMIZE
 FIELD_HELP = {
     "model": "model spec for models.build_model, a YAML/JSON mapping, e.g. '{arch: alexnet, width: 0.5}'",
     "dataset": "dataset name (replication.data.DATASETS) or 'synthetic' (random class-coloured images, for tests)",
-    "data_variant": "which release of the dataset (`data list` shows them); None: the best full release found. "
-                    "'sample' is the few images a class committed in data/sample/ (tests, the smoke profile)",
+    "data_variant": "which release of the dataset (`data list` shows them); None: the best full release found, "
+                    "named in the stored run. 'sample' is the few images a class committed in data/sample/ "
+                    "(tests, the smoke profile)",
+    "data_fingerprint": "for a folder you supply (ImageNet): a digest of its file list and classes, filled in "
+                        "when the run is looked up or trained, so two folders never share a run",
+    "threads": "CPU threads of the run's arithmetic: another count sums in another order and changes the numbers, "
+               "so it is part of the run's identity",
     "image_size": "resize images to this size when loading (None: the dataset's own size)",
     "train_per_class": "use only this many training images per class (None: all); for smoke runs",
     "val_per_class": "use only this many validation images per class (None: all)",
@@ -89,7 +94,7 @@ class ConfigError(ValueError):
 MIN_IMAGE_SIZE = 8
 _BOOLEAN_FIELDS = ("flip", "mean_subtraction", "channels_last", "ten_crop", "save_conv1", "per_class_error",
                    "stream")
-_INT_FIELDS = {"subset_seed": 0, "batch_size": 1, "patience": 0, "max_lr_drops": 0, "epochs": 1,
+_INT_FIELDS = {"threads": 1, "subset_seed": 0, "batch_size": 1, "patience": 0, "max_lr_drops": 0, "epochs": 1,
                "extra_epochs": 0, "seed": 0, "neighbours_k": 0, "neighbour_queries": 0, "train_eval_images": 0,
                "save_val_topk": 0}
 _OPTIONAL_INT_FIELDS = {"image_size": MIN_IMAGE_SIZE, "crop": MIN_IMAGE_SIZE, "train_per_class": 1,
@@ -177,6 +182,9 @@ class TrainConfig:
     save_val_topk: int = 0
     init: str = "model"
     data_variant: str | None = None
+    # the rest of a run's identity: what the data is, and the arithmetic that changes its numbers
+    data_fingerprint: str | None = None
+    threads: int = 2
 
     def __post_init__(self):
         """Check every field's type and range where the config is built; each message names the field."""
@@ -207,8 +215,10 @@ class TrainConfig:
                 raise ConfigError(f"{name}: one of {', '.join(choices)}, got {getattr(self, name)!r}")
         if not isinstance(self.dataset, str) or not self.dataset:
             raise ConfigError(f"dataset: a dataset name (python -m replication data list), got {self.dataset!r}")
-        if self.data_variant is not None and (not isinstance(self.data_variant, str) or not self.data_variant):
-            raise ConfigError(f"data_variant: a variant name such as 'sample', or None, got {self.data_variant!r}")
+        for name in ("data_variant", "data_fingerprint"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ConfigError(f"{name}: a non-empty string, or None, got {value!r}")
         if self.crop is not None and self.image_size is not None and self.crop > self.image_size:
             raise ConfigError(f"crop: {self.crop} px does not fit image_size {self.image_size} px")
         if self.stream and self.dataset == "synthetic":
@@ -251,7 +261,7 @@ HASH_BASE: dict[str, Any] = {
     "ten_crop": False, "save_conv1": False, "neighbours_k": 0, "neighbour_queries": 0,
     "per_class_error": False,
     "stream": False, "stats_images": None, "train_eval_images": 0, "save_val_topk": 0, "init": "model",
-    "data_variant": None,
+    "data_variant": None, "data_fingerprint": None, "threads": 2,
 }
 
 

@@ -22,10 +22,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from replication import data
 
 from replication.engine.config import config_diff, config_hash, HASH_SCHEMA, TrainConfig
 from replication.engine.trainer import train, TrainResult
@@ -155,32 +158,52 @@ def describe(config: TrainConfig) -> str:
     return f"{config_hash(config)} {json.dumps(config_diff(config), sort_keys=True)}"
 
 
+def identify(config: TrainConfig) -> TrainConfig:
+    """The config with its data named as a run's identity records it: the concrete release
+    (``data_variant``), and for a folder you supply a fingerprint of its contents. A release the
+    config already names needs no data (a report re-executed from the store reads no images)."""
+    if config.dataset == "synthetic":
+        return config
+    variant, fingerprint = data.identify(config.dataset, config.data_variant)
+    return config.replace(data_variant=variant, data_fingerprint=fingerprint)
+
+
 def lookup(config: TrainConfig, store: Path | None = None) -> Run | None:
-    """The stored run of ``config``, or None (never trains)."""
+    """The stored run of ``config`` (already identified), or None (never trains). A run in the
+    uncommitted scratch store that no longer verifies is dropped, to be trained again."""
     path = run_dir(config, store)
     if not (path / "summary.json").exists():
         return None
-    run = Run.load(path)
+    try:
+        run = Run.load(path)
+    except StoreError:
+        if store is not None and Path(store) == scratch_store_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            return None
+        raise
     if run.hash != config_hash(config) or config_hash(run.config) != run.hash:
         raise StoreError(f"{path} holds run {run.hash} whose config hashes to {config_hash(run.config)}, "
                          f"but was asked for {config_hash(config)}; the store is inconsistent")
     return run
 
 
-def get(config: TrainConfig, progress: bool = True, threads: int | None = None, device=None,
-        scratch: bool = False) -> Run:
+def get(config: TrainConfig, progress: bool = True, device=None, scratch: bool = False) -> Run:
     """The stored run of ``config``, training (resumably) and storing it first when missing.
 
-    ``threads`` and ``device`` (default: the GPU when there is one) only matter
-    when it trains; they are not part of the config's hash. ``scratch=True``
-    uses the uncommitted scratch store (smoke runs), which
-    ``REPLICATION_STORE_READONLY`` does not guard.
+    The config is identified first (``identify``): its hash covers the data release and, for a
+    folder you supply, its contents, as well as the thread count and precision it names.
+    ``device`` (default: the GPU when there is one) only matters when it trains. ``scratch=True``
+    uses the uncommitted scratch store (smoke runs), which ``REPLICATION_STORE_READONLY`` does
+    not guard. With ``progress``, a store hit says so in one line.
     """
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
+    config = identify(config)
     store = scratch_store_dir() if scratch else None
     run = lookup(config, store)
     if run is not None:
+        if progress:
+            print(f"run {run.hash}: stored in {run.path}, not trained again")
         return run
     if read_only() and not scratch:
         raise RunNotStoredError(
@@ -188,7 +211,7 @@ def get(config: TrainConfig, progress: bool = True, threads: int | None = None, 
             "REPLICATION_STORE_READONLY=1 forbids training it here. Train it with "
             f"`python -m replication train --config <file.yaml>` (the fields above; "
             f"`--print-config` shows the hash, expect {config_hash(config)}) and commit runs/{config_hash(config)}/")
-    result = train(config, checkpoint=checkpoint_path(config), progress=progress, threads=threads, device=device)
+    result = train(config, checkpoint=checkpoint_path(config), progress=progress, device=device)
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: only rank 0 writes
         return Run(config, result.hash, result.summary, result.metrics, None, result.artifacts)
     return Run.load(write(result, store))

@@ -95,6 +95,10 @@ class Trainer:
         self.rank = dist.rank if dist is not None else 0
         self.world = dist.world_size if dist is not None else 1
         self.device = torch.device(dist.device if dist is not None else device or default_device())
+        if self.device.type == "cuda" and (not torch.cuda.is_available()
+                                           or (self.device.index or 0) >= torch.cuda.device_count()):
+            raise ValueError(f"device: {self.device} is not on this machine ({torch.cuda.device_count()} CUDA "
+                             "devices); use --device cpu, or -p device cpu for a notebook")
         if config.precision == "bf16" and self.device.type == "cpu" and not bf16_is_native():
             warnings.warn("precision 'bf16' on a CPU without native bfloat16 kernels (no AVX-512 BF16/AMX): "
                           "autocast is emulated and runs several times slower than fp32 here", stacklevel=2)
@@ -355,7 +359,7 @@ def stop_reached(config: TrainConfig, metrics: list[dict]) -> tuple[bool, int | 
 
 
 def train(config: TrainConfig, *, checkpoint: str | Path | None = None, progress: bool = True,
-          data: tuple[Split, Split] | None = None, threads: int | None = None,
+          data: tuple[Split, Split] | None = None,
           after_epoch: Callable[[Trainer, int, dict], None] | None = None,
           after_step: Callable[[Trainer, int, int], None] | None = None, dist=None,
           device: str | torch.device | None = None) -> TrainResult:
@@ -367,8 +371,15 @@ def train(config: TrainConfig, *, checkpoint: str | Path | None = None, progress
     runs after each epoch's checkpoint is written and ``after_step(trainer,
     epoch, step)`` after each step (tests use them to kill the process).
     """
-    if threads:
-        torch.set_num_threads(threads)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)  # part of the run's identity: another count sums in another order
+    try:
+        return _train(config, checkpoint, progress, data, after_epoch, after_step, dist, device)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(config, checkpoint, progress, data, after_epoch, after_step, dist, device) -> TrainResult:
     if dist is None:
         dist = _init_distributed()
     trainer = Trainer(config, data=data, dist=dist, device=device, progress=progress)

@@ -1,5 +1,22 @@
-"""One module per notebook; each measures its notebook's claims.
+"""One module per notebook; each registers its notebook's claims and measures them.
 
-architecture (notebook 01: Section 3 and Fig. 2, exact counts on the paper's
-net, no training).
+- ``architecture`` (01: Section 3 and Fig. 2, exact counts on the paper's net, no training),
+- ``relu_speedup`` (02: Fig. 1, ReLU vs tanh on CIFAR-10),
+- ``lrn`` (03: Section 3.3, response normalisation on CIFAR-10 and Tiny ImageNet),
+- ``error_rates`` (04: Section 6, ten-patch testing, ensembles, the classical baselines),
+- ``pooling`` (05: Section 3.4, overlapping pooling).
+
+Each has ``plan(params)`` (the runs it needs, untrained) and ``measure(params)`` (the runs from the
+store, trained when missing, and ``{claim_id: {measurement, scale}}``), plus the tables and figures
+its cells show. What they share: ``scales`` (what each profile trains), ``cifar`` and ``imagenet``
+(the two protocols), ``baselines`` (Table 1's classical methods). ``driver`` trains a profile's runs
+(``python -m replication.experiments``).
+
+Importing this package registers every claim, notebook by notebook in the order of the notebooks
+(the reports list claims in registration order): code that needs the whole registry imports it.
 """
+
+# In the notebooks' order, not sorted: each import registers that notebook's claims.
+from replication.experiments import architecture, relu_speedup, lrn, error_rates, pooling  # noqa: I001
+
+__all__ = ["architecture", "relu_speedup", "lrn", "error_rates", "pooling"]

@@ -3,18 +3,74 @@
 Every claim here is exact and needs no training: the parameter and neuron
 counts and the output shapes come from ``replication.models.layer_table``, a
 forward pass on PyTorch's ``meta`` device (no memory, no time), so they are the
-same in every profile. The claims themselves (paper values, rules) are in
-``replication.claims``.
+same in every profile. The claims (paper values, rules) are registered here; the figures'
+own numbers, ``claims.FIG2_OUTPUT_SHAPES`` and ``claims.FIG2_NEURONS``, are shared with
+``replication.reports``' Fig. 2 table.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from replication import claims, models
+from replication.claims import FIG2_NEURONS, FIG2_OUTPUT_SHAPES, Claim, register
+
+NOTEBOOK = "01_architecture"
+
+register(Claim(
+    id="arch.params", notebook=NOTEBOOK,
+    statement="The network has 60 million parameters",
+    paper_value=60_000_000, paper_display="60 million",
+    source={"other": "Abstract", "section": "1"}, unit="count",
+    rule="ratio_within_factor", params={"factor": 1.05},
+    note="The paper rounds; the two-tower net of Fig. 2 has 60,965,224 (a one-tower net with the "
+         "same widths has more, because conv2, conv4 and conv5 then see both halves).",
+))
+register(Claim(
+    id="arch.neurons", notebook=NOTEBOOK,
+    statement="The network has 650,000 neurons",
+    paper_value=650_000, paper_display="650,000",
+    source={"other": "Abstract", "section": "1"}, unit="count",
+    rule="ratio_within_factor", params={"factor": 1.05},
+    note="Counted as the outputs of the seven hidden layers conv1–fc7 (conv1 at 55×55×96); "
+         "adding fc8's 1000 outputs changes nothing at this precision.",
+))
+register(Claim(
+    id="arch.output_shapes", notebook=NOTEBOOK,
+    statement="Layer outputs 55×55×96, 27×27×256, 13×13×384, 13×13×384, 13×13×256, 4096, 4096, 1000",
+    paper_value=FIG2_OUTPUT_SHAPES, paper_display="as Fig. 2",
+    source={"section": "3.5", "figure": "Fig. 2"}, unit="shapes",
+    rule="exact",
+))
+register(Claim(
+    id="arch.neurons_per_layer", notebook=NOTEBOOK,
+    statement="Neurons per layer 253,440–186,624–64,896–64,896–43,264–4096–4096–1000",
+    paper_value=FIG2_NEURONS, paper_display="253,440–186,624–…–1000",
+    source={"section": "3.5", "figure": "Fig. 2"}, unit="list",
+    rule="exact",
+    note="Known inconsistency in the paper: Fig. 2's own conv1 output, 55×55×96, is 290,400 neurons, "
+         "not 253,440; the other seven layers agree.",
+))
+register(Claim(
+    id="arch.conv1_at_224", notebook=NOTEBOOK,
+    statement="A 224×224×3 input through 11×11 stride-4 conv1 gives 55×55×96",
+    paper_value=[55, 55, 96], paper_display="55×55×96",
+    source={"section": "3.5", "figure": "Fig. 2"}, unit="shape",
+    rule="exact",
+    note="(224 − 11)/4 + 1 = 54.25: torch's floor rule gives 54×54. The paper's cuda-convnet used "
+         "the ceil rule (the last window hangs over the edge into zeros), which gives 55×55; so does "
+         "a 227 px input without padding, the size we use.",
+))
+register(Claim(
+    id="arch.cross_tower_layers", notebook=NOTEBOOK,
+    statement="Only conv3 and the fully-connected layers take input from both towers",
+    paper_value=["conv3", "fc6", "fc7", "fc8"], paper_display="conv3, fc6–fc8",
+    source={"section": "3.2, 3.5", "figure": "Fig. 2"}, unit="names",
+    rule="exact",
+))
 
 
 def _paper_order(shape: Sequence[int]) -> list[int]:
@@ -68,4 +124,14 @@ def measure_architecture(config: models.AlexNetConfig | None = None) -> dict[str
         "measurement": claims.exact_measurement(_paper_order(rows_224[0]["output_shape"])),
         "scale": {**scale, "image_size": 224},
     }
-    return {c.id: result[c.id] for c in claims.claims_for(claims.ARCHITECTURE) if c.id in result}
+    return {c.id: result[c.id] for c in claims.claims_for(NOTEBOOK) if c.id in result}
+
+
+def plan(params: Mapping[str, Any]) -> dict[str, list]:
+    """Nothing to train: every claim of notebook 01 is counted on the paper's net."""
+    return {}
+
+
+def measure(params: Mapping[str, Any]) -> dict[str, dict]:
+    """Every claim of notebook 01 (``measure_architecture`` on the paper's net; the same in every profile)."""
+    return measure_architecture()
