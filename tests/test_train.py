@@ -345,6 +345,14 @@ def test_corrupt_foreign_and_other_config_checkpoints_are_refused(tmp_path):
     with pytest.raises(CheckpointError, match=f"belongs to config {config_hash(cfg)}"):
         train(cfg.replace(seed=99), checkpoint=good, progress=False)
 
+    flipped = tmp_path / "flipped.pt"  # one weight changed after it was written, the file otherwise intact
+    state = torch.load(good, weights_only=True)
+    weight = next(iter(state["model"].values()))
+    weight[(0,) * weight.dim()] = 3.4e38
+    torch.save(state, flipped)
+    with pytest.raises(CheckpointError, match=r"flipped\.pt: its tensors do not match the sha256"):
+        load_checkpoint(flipped)
+
 
 def test_stop_at_train_error_trains_extra_epochs_then_stops():
     config = tiny(epochs=10, stop_at_train_error=0.5, extra_epochs=1)
