@@ -22,7 +22,6 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any, Callable, Sequence
 import yaml
 
 from replication import profiles
+from replication.paths import partial_name, remove_stale_partials
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = REPO / "notebooks"
@@ -144,8 +144,9 @@ def execute(notebook: Path, profile: str, parameters: dict[str, Any], reports_di
     from papermill.exceptions import PapermillExecutionError
 
     stem = notebook.stem
-    (build_dir / "staging").mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{profile}-{stem}-", dir=build_dir / "staging"))
+    staging = partial_name(build_dir / "staging" / f"{profile}-{stem}")  # carries this process's pid
+    remove_stale_partials(staging.parent)  # folders of a reproduce that was killed
+    staging.mkdir(parents=True)
     output = staging / f"{stem}.ipynb"
     # The kernel inherits this: JSON and figures go to staging.
     overrides = {REPORT_DIR_ENV: str(staging)}

@@ -241,3 +241,15 @@ def test_bad_parameter_fails_in_the_first_cells_and_keeps_the_previous_report(tm
     assert sorted(p.name for p in previous.parent.iterdir()) == ["01_architecture.json"]
     assert (tmp_path / "build" / "failed" / "ghost" / "01_architecture.ipynb").is_file()
     assert (tmp_path / "reports" / "README.md").is_file()
+
+
+def test_staging_folders_of_a_killed_reproduce_are_removed(tmp_path, monkeypatch):
+    """A reproduce killed mid-notebook leaves its staging folder; the next one removes it."""
+    import papermill
+
+    dead = tmp_path / "build" / "staging" / ".partial-smoke-01_architecture-999999999-0123abcd"
+    dead.mkdir(parents=True)
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *args, **kwargs: None)
+    reproduce.execute(REPO / "notebooks" / "01_architecture.ipynb", "smoke", dict(GOOD),
+                      reports_dir=tmp_path / "reports", build_dir=tmp_path / "build")
+    assert not dead.exists()
