@@ -6,10 +6,9 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from replication.engine import runs
-from replication.engine.checkpoints import load_checkpoint
+from replication.engine.checkpoints import load_checkpoint, save_checkpoint
 from replication.engine.config import config_hash, TrainConfig
 
 
@@ -105,7 +104,7 @@ def test_get_resumes_from_the_cached_checkpoint(isolated_store, monkeypatch):
     state = load_checkpoint(isolated_store / "one.pt")
     state["config_hash"] = config_hash(cfg)  # pretend the 2-epoch run was killed after epoch 1
     runs.checkpoint_path(cfg).parent.mkdir(parents=True)
-    torch.save(state, runs.checkpoint_path(cfg))
+    save_checkpoint(runs.checkpoint_path(cfg), state)
     epochs_trained = []
     real_train = runs.train
 
