@@ -91,3 +91,25 @@ def test_config_is_validated_and_hash_changes():
     with pytest.raises(ValueError, match="kind"):
         BaselineConfig("sift")
     assert BaselineConfig().hash != BaselineConfig(epochs=31).hash
+
+
+def test_a_changed_baseline_record_is_refused(tmp_path, monkeypatch):
+    """A stored baseline carries its own sha256: a number edited in it no longer feeds a report."""
+    from replication.engine import runs
+    from replication.experiments import baselines
+
+    path = tmp_path / "record.json"
+    record = baselines.seal({"kind": "softmax_pixels", "val_top1": 0.9, "hash": "abc"})
+    path.write_text(json.dumps(record))
+    assert baselines.read_record(path) == record
+    path.write_text(json.dumps({**record, "val_top1": 0.5}))
+    with pytest.raises(runs.StoreError, match="not the record that was stored"):
+        baselines.read_record(path)
+
+
+def test_every_committed_baseline_record_verifies():
+    from replication.experiments import baselines
+    from replication.paths import DEFAULT_STORE
+
+    records = sorted((DEFAULT_STORE / "baselines").glob("*.json"))
+    assert records and all(baselines.read_record(p)["hash"] in p.name for p in records)

@@ -16,7 +16,7 @@ the run itself recorded, and moves the folder to the new hash:
     python -m replication.cli.migrate --dry-run       # say what would move
 
 The classical baselines' records (``runs/baselines/<kind>-<hash>.json``) are renamed the
-same way (their release named, ``data_variant``).
+same way (their release named, ``data_variant``) and sealed with their own sha256.
 
 Each moved run keeps its metrics, summary and artifacts byte for byte, except the
 config record and the summary's ``config_hash``; it is re-sealed (manifest.json)
@@ -34,6 +34,7 @@ from pathlib import Path
 from replication.data.registry import get_spec
 from replication.engine.config import TrainConfig, config_diff, config_hash
 from replication.engine.runs import HASH_SCHEMA, MANIFEST, StoreError, seal, verify
+from replication.experiments import baselines
 from replication.experiments.baselines import BaselineConfig
 from replication.paths import atomic_dir, atomic_write_text, store_dir
 
@@ -108,11 +109,13 @@ def migrate_baseline(path: Path, dry_run: bool = False) -> Path | None:
     if isinstance(threads, int) and threads != config.threads:
         config = config.replace(threads=threads)
     target = Path(path).with_name(f"{config.kind}-{config.hash}.json")
-    if target == Path(path) and record["config"] == config.to_dict():
+    if target == Path(path) and record["config"] == config.to_dict() and "sha256" in record:
         return None
     if not dry_run:
-        atomic_write_text(target, json.dumps({**record, "hash": config.hash, "config": config.to_dict(),
-                                              "migrated_from": record["hash"]}, indent=1, sort_keys=True) + "\n")
+        moved = {**record, "hash": config.hash, "config": config.to_dict()}
+        if record["hash"] != config.hash:
+            moved["migrated_from"] = record["hash"]
+        atomic_write_text(target, json.dumps(baselines.seal(moved), indent=1, sort_keys=True) + "\n")
         if target != Path(path):
             Path(path).unlink()
     return target

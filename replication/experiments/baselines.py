@@ -298,15 +298,43 @@ def record_path(config: BaselineConfig, scratch: bool = False) -> Path:
     return store / "baselines" / f"{config.kind}-{config.hash}.json"
 
 
+def record_digest(record: dict) -> str:
+    """sha256 of a record's canonical JSON, leaving out the digest itself."""
+    body = {key: value for key, value in record.items() if key != "sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def seal(record: dict) -> dict:
+    """The record with its own sha256, checked whenever it is read back."""
+    return {**record, "sha256": record_digest(record)}
+
+
+def read_record(path: Path) -> dict:
+    """A stored baseline record, refused (naming the file and the repair) when it changed since it was stored."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise runs.StoreError(f"{path} is unreadable ({error}); restore it from git or delete it") from None
+    if record.get("sha256") != record_digest(record):
+        raise runs.StoreError(f"{path} is not the record that was stored (its sha256 does not match); restore it "
+                              "from git (`git checkout -- runs/baselines`) or delete it to compute it again")
+    return record
+
+
 def get(config: BaselineConfig, scratch: bool = False) -> dict:
     """The stored record of ``config``, computing and storing it first when missing."""
     path = record_path(config, scratch)
     if path.is_file():
-        return json.loads(path.read_text())
+        try:
+            return read_record(path)
+        except runs.StoreError:
+            if not scratch:
+                raise
+            path.unlink()  # the scratch store's records are throw-away: compute it again
     if runs.read_only() and not scratch:
         raise BaselineNotStoredError(
             f"baseline {config.kind} {config.hash} is not in {path.parent} and REPLICATION_STORE_READONLY=1 "
             f"forbids computing it here; run `python -m replication.experiments --profile cpu --only 04` and commit {path}")
-    record = run(config)
-    atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    record = seal(run(config))
+    atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True, allow_nan=False) + "\n")
     return record
