@@ -541,3 +541,18 @@ def test_a_half_extracted_folder_is_not_trusted(tmp_path):
     with pytest.raises(data.DataError, match="an interrupted extraction"):
         archives._prepare_variant(spec, variant, archives.Located(folder=folder), tmp_path, progress=False)
     shutil.rmtree(folder.parent)
+
+
+def test_a_full_disk_is_an_error_before_decoding_not_a_crash(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from replication.data import cache
+
+    def no_space(fd, offset, length):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(cache.os, "posix_fallocate", no_space)
+    with pytest.raises(data.DataError, match="cannot reserve .* GiB for the decoded cache in .*No space left"):
+        load_split("cifar10-jpeg", "train", root=tmp_path, variant="sample", progress=False)
+    assert not list((tmp_path / "cache").rglob("*.npy"))  # nothing half-written is left where it is trusted

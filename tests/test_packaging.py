@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tomllib
 
+import pytest
 import yaml
 
 from replication.profiles import REPO  # the repository root
@@ -78,3 +79,29 @@ def test_cli_help_is_useful():
     ).stdout
     for word in ("data", "train", "reproduce", "REPLICATION_MIRRORS"):
         assert word in out
+
+
+def test_a_known_error_is_one_line_on_stderr_and_a_nonzero_status():
+    """No 30-line traceback for the package's own errors; --traceback shows it when wanted."""
+    command = [sys.executable, "-m", "replication", "train", "--dataset", "nonsense", "--epochs", "1",
+               "--no-progress"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and done.stderr.startswith("error: unknown dataset")
+    traced = subprocess.run([sys.executable, "-m", "replication", "--traceback", *command[3:]],
+                            capture_output=True, text=True, cwd=REPO)
+    assert traced.returncode != 0 and "Traceback (most recent call last)" in traced.stderr
+    bad_yaml = subprocess.run([sys.executable, "-m", "replication", "reproduce", "-p", "seeds", "[0"],
+                              capture_output=True, text=True, cwd=REPO)
+    assert bad_yaml.returncode == 2 and "parameter 'seeds': '[0' is not a YAML value" in bad_yaml.stdout + bad_yaml.stderr
+
+
+def test_boolean_settings_have_one_strict_parser(monkeypatch):
+    from replication.paths import env_flag
+
+    for value, expected in [("1", True), ("on", True), ("TRUE", True), ("0", False), ("off", False), ("", False)]:
+        monkeypatch.setenv("REPLICATION_STORE_READONLY", value)
+        assert env_flag("REPLICATION_STORE_READONLY") is expected
+    monkeypatch.setenv("REPLICATION_STORE_READONLY", "sometimes")
+    with pytest.raises(ValueError, match="REPLICATION_STORE_READONLY='sometimes'"):
+        env_flag("REPLICATION_STORE_READONLY")
