@@ -80,18 +80,40 @@ def load_data(config: TrainConfig, progress: bool = False) -> tuple[Split, Split
         size = config.image_size or 32
         return (synthetic_split("train", config.train_per_class or 32, size, seed=config.subset_seed),
                 synthetic_split("val", config.val_per_class or 16, size, seed=config.subset_seed))
-    splits = []
-    for split_name, per_class in (("train", config.train_per_class), ("val", config.val_per_class)):
-        split = load_split(config.dataset, split_name, size=config.image_size, progress=progress,
-                           variant=config.data_variant)
-        if per_class is not None:
-            split = subset_per_class(split, per_class, seed=config.subset_seed)
-        splits.append(Split.from_image_split(split))
-    train, val = splits
+    def load(split_name: str):
+        return load_split(config.dataset, split_name, size=config.image_size, progress=progress,
+                          variant=config.data_variant)
+
+    train = load("train")
+    if config.holdout_per_class:  # tuning: validate on training images; the val split is not read
+        train, val = hold_out(train, config.holdout_per_class, config.subset_seed)
+    else:
+        val = load("val")
+    if config.train_per_class is not None:
+        train = subset_per_class(train, config.train_per_class, seed=config.subset_seed)
+    if config.val_per_class is not None:
+        val = subset_per_class(val, config.val_per_class, seed=config.subset_seed)
+    train, val = Split.from_image_split(train), Split.from_image_split(val)
     labels = in_train_numbering(train.classes, val.classes, val.labels.numpy(), f"{config.dataset} validation")
     val = Split(val.images, torch.from_numpy(labels), list(train.classes), list(train.class_names), val.name,
                 val.split)
     return train, val
+
+
+def hold_out(split, per_class: int, seed: int):
+    """``(rest, held_out)``: ``per_class`` images of every class drawn out of ``split`` (by ``seed``),
+    and the others. A recipe tuned on ``held_out`` has never seen the validation split."""
+    index = per_class_indices(
+        np.asarray(split.labels), per_class, seed + 104_729,  # a stream apart from subset_per_class's
+        describe=lambda label: f"class {label} ({split.class_names[label]!r}) of {split.name}/train")
+    keep = np.ones(len(split.labels), dtype=bool)
+    keep[index] = False
+    rest = np.flatnonzero(keep)
+    if not len(rest):
+        raise DataError(f"holdout_per_class={per_class} leaves no training images in {split.name}")
+    take = lambda rows, name: replace(split, images=np.ascontiguousarray(split.images[rows]),  # noqa: E731
+                                      labels=np.asarray(split.labels)[rows].copy(), split=name)
+    return take(rest, "train"), take(index, "holdout")
 
 
 def in_train_numbering(train_classes, val_classes, val_labels: np.ndarray, where: str) -> np.ndarray:

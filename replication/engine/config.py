@@ -83,6 +83,12 @@ FIELD_HELP = {
             "(He et al. 2015: N(0, 2/fan_in) weights, zero biases; lets short runs of deep nets start learning)",
     "save_val_topk": "store the k largest softmax outputs of every validation image (ten-crop when ten_crop, "
                      "else centre), for ensembles (Section 6; 0: off)",
+    "holdout_per_class": "tuning: hold this many images a class out of the training set (drawn by subset_seed) "
+                         "and validate on them instead of the val split, which the run then never reads, so "
+                         "that a recipe is chosen without looking at val (0: off, validate on val)",
+    "layer_seeds": "draw each layer's initial weights from a stream of its own, keyed by the seed and the layer's "
+                   "name, so two ablation arms that differ in one layer start every other layer from the same "
+                   "weights (paired arms); false: one stream for the whole net, in construction order",
 }
 
 
@@ -93,10 +99,10 @@ class ConfigError(ValueError):
 # Smallest image side any net here accepts; each model checks its own family's minimum when built.
 MIN_IMAGE_SIZE = 8
 _BOOLEAN_FIELDS = ("flip", "mean_subtraction", "channels_last", "ten_crop", "save_conv1", "per_class_error",
-                   "stream")
+                   "stream", "layer_seeds")
 _INT_FIELDS = {"threads": 1, "subset_seed": 0, "batch_size": 1, "patience": 0, "max_lr_drops": 0, "epochs": 1,
                "extra_epochs": 0, "seed": 0, "neighbours_k": 0, "neighbour_queries": 0, "train_eval_images": 0,
-               "save_val_topk": 0}
+               "save_val_topk": 0, "holdout_per_class": 0}
 _OPTIONAL_INT_FIELDS = {"image_size": MIN_IMAGE_SIZE, "crop": MIN_IMAGE_SIZE, "train_per_class": 1,
                         "val_per_class": 1, "stats_images": 1}
 
@@ -185,6 +191,9 @@ class TrainConfig:
     # the rest of a run's identity: what the data is, and the arithmetic that changes its numbers
     data_fingerprint: str | None = None
     threads: int = 2
+    # the protocol of paired ablations: a recipe tuned on a held-out part of train; arms paired by seed
+    holdout_per_class: int = 0
+    layer_seeds: bool = False
 
     def __post_init__(self):
         """Check every field's type and range where the config is built; each message names the field."""
@@ -221,6 +230,9 @@ class TrainConfig:
                 raise ConfigError(f"{name}: a non-empty string, or None, got {value!r}")
         if self.crop is not None and self.image_size is not None and self.crop > self.image_size:
             raise ConfigError(f"crop: {self.crop} px does not fit image_size {self.image_size} px")
+        if self.holdout_per_class and self.stream:
+            raise ConfigError("holdout_per_class: the tuning split is cut from images held in memory; "
+                              "a streamed dataset (stream: true) has none")
         if self.stream and self.dataset == "synthetic":
             raise ConfigError("stream: True reads image files; the 'synthetic' dataset lives in memory only")
 
@@ -262,6 +274,7 @@ HASH_BASE: dict[str, Any] = {
     "per_class_error": False,
     "stream": False, "stats_images": None, "train_eval_images": 0, "save_val_topk": 0, "init": "model",
     "data_variant": None, "data_fingerprint": None, "threads": 2,
+    "holdout_per_class": 0, "layer_seeds": False,
 }
 
 

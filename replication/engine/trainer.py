@@ -46,8 +46,9 @@ from replication.engine.checkpoints import CHECKPOINT_FORMAT, load_checkpoint, s
 from replication.engine.config import TrainConfig, canonical_json, config_hash
 from replication.engine.optim import LRSchedule, PaperSGD
 from replication.paths import cache_dir
-from replication.provenance import bf16_is_native, environment
-from replication.seeds import STREAM_AUGMENT, STREAM_DROPOUT, STREAM_INIT, STREAM_SHUFFLE, derive_seed, generator
+from replication.provenance import bf16_is_native, environment, git_state
+from replication.seeds import (STREAM_AUGMENT, STREAM_DROPOUT, STREAM_INIT, STREAM_SHUFFLE, derive_seed, generator,
+                               layer_seed)
 from replication.data.splits import Split, StreamSplit, load_data, stream_batches, stream_stats
 
 # --------------------------------------------------------------------------
@@ -110,7 +111,10 @@ class Trainer:
         model_spec.setdefault("input_size", config.crop or self.image_size)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         module = models.build_model(model_spec)
-        if config.init == "kaiming":
+        if config.layer_seeds:  # paired arms: each layer's weights from (seed, layer name) alone
+            models.init_layer_by_layer(module, lambda name: layer_seed(config.seed, name),
+                                       kaiming=config.init == "kaiming")
+        elif config.init == "kaiming":
             models.kaiming_init(module)
         self.module = module.to(self.device, memory_format=self.memory_format)
         self.model = self.module  # what is called in training: the module, or its DDP wrapper
@@ -382,6 +386,7 @@ def train(config: TrainConfig, *, checkpoint: str | Path | None = None, progress
 def _train(config, checkpoint, progress, data, after_epoch, after_step, dist, device) -> TrainResult:
     if dist is None:
         dist = _init_distributed()
+    commit, dirty = git_state()  # the code that trains the run: provenance, not identity
     trainer = Trainer(config, data=data, dist=dist, device=device, progress=progress)
     is_main = trainer.rank == 0
     checkpoint = Path(checkpoint) if checkpoint is not None else None
@@ -453,6 +458,7 @@ def _train(config, checkpoint, progress, data, after_epoch, after_step, dist, de
         classes=len(trainer.train_split.classes),
         parameters=sum(p.numel() for p in trainer.module.parameters()),
         precision=config.precision, channels_last=config.channels_last, world_size=trainer.world,
+        git_commit=commit, git_dirty=dirty,
         **environment(trainer.device),
     )
     return TrainResult(config, trainer.hash, trainer.module, metrics, summary, artifacts, checkpoint)

@@ -4,6 +4,8 @@ Each notebook's runs are trained (or found in the store) in an order that makes 
 useful, each stored atomically in ``runs/<hash>/`` as it finishes; killed, a run resumes from its
 checkpoint. ``--profile smoke`` trains into the scratch store. ``--only`` picks notebooks:
 
+- ``00``: the miniature's tuning runs (``protocol.Recipe.tuning_grid`` of every dataset, on images
+  held out of the training set), Imagenette's first;
 - ``02`` (or one setting, ``02-paper`` / ``02-modern``): Fig. 1's sweeps, then the chosen rates on
   the other seeds;
 - ``03``: both halves, or ``03-cifar`` / ``03-imagenet`` (the Tiny ImageNet LRN-off and control arms;
@@ -26,13 +28,13 @@ import yaml
 from replication import profiles
 from replication.engine import runs
 from replication.engine.config import TrainConfig, config_hash
-from replication.experiments import baselines, error_rates, lrn, pooling, relu_speedup
+from replication.experiments import baselines, error_rates, lrn, pooling, protocol, relu_speedup
 from replication.experiments.baselines import BaselineConfig
 from replication.experiments.cifar import ACTIVATIONS, SETTINGS, Diverged, fig1_config, get_run, lrn_config
 from replication.experiments.imagenet import pct
 from replication.experiments.scales import scale_for
 
-CHOICES = ("02", "02-paper", "02-modern", "03", "03-cifar", "03-imagenet", "04", "05")
+CHOICES = ("00", "02", "02-paper", "02-modern", "03", "03-cifar", "03-imagenet", "04", "05")
 DEFAULT = ("02", "03", "04", "05")
 
 
@@ -146,13 +148,37 @@ def train_imagenet(params: Mapping[str, Any], only: Sequence[str], list_only: bo
             subprocess.run(["git", "commit", "-m", f"runs: {describe(config)}", "--", str(path)], check=True)
 
 
+def train_tuning(params: Mapping[str, Any], list_only: bool = False, git_commit: bool = False) -> None:
+    """Train (or find) the tuning grid of every miniature recipe (notebook 00), one run at a time."""
+    scratch = params["profile"] == "smoke"
+    order = [(recipe, config) for recipe in protocol.recipes_for(params["profile"])
+             for config in recipe.tuning_configs()]
+    for number, (recipe, config) in enumerate(order, 1):
+        path = runs.run_dir(runs.identify(config), runs.scratch_store_dir() if scratch else None)
+        stored = (path / "summary.json").is_file()
+        print(f"[{number}/{len(order)}] {'stored ' if stored else 'to train'} tuning {recipe.key}: width "
+              f"{config.model['width']:g}, lr {config.lr:g}, {config.epochs} epochs ({path.name})", flush=True)
+        if list_only or stored:
+            continue
+        run = runs.get(config, progress=True, device=params["device"], scratch=scratch)
+        check = protocol.stopping_check([row["val_top1"] for row in run.history])
+        print(f"    held-out top-1 {pct(run.summary['val_top1']):.1f}%, last {check['window']} epochs gained "
+              f"{pct(check['gain']):.2f} points; {run.summary['train_seconds'] / 60:.1f} min -> {run.path}",
+              flush=True)
+        if git_commit and not scratch:
+            subprocess.run(["git", "add", str(run.path)], check=True)
+            subprocess.run(["git", "commit", "-q", "-m", f"runs: tuning {recipe.key} width "
+                            f"{config.model['width']:g} lr {config.lr:g} ({run.hash})", "--", str(run.path)],
+                           check=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m replication.experiments",
         description="Train (resumably) and store every run the chosen notebooks need at a profile.")
     parser.add_argument("--profile", default="cpu", help="smoke, cpu (default) or paper")
     parser.add_argument("--only", nargs="+", default=list(DEFAULT), choices=CHOICES,
-                        help="notebooks whose runs to train (default: 02 03 04 05); 02-paper/02-modern: one "
+                        help="notebooks whose runs to train (default: 02 03 04 05); 00: the miniature's tuning; 02-paper/02-modern: one "
                              "setting of 02; 03-cifar/03-imagenet: one half of 03")
     parser.add_argument("--seeds", default=None, help="YAML list overriding the profile's seeds, e.g. '[0, 1]'")
     parser.add_argument("--list", action="store_true",
@@ -164,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.seeds:
         params["seeds"] = yaml.safe_load(args.seeds)
     only = set(args.only)
+    if "00" in only:
+        train_tuning(params, args.list, args.git_commit)
     if not args.list and only & {"02", "02-paper", "02-modern", "03", "03-cifar"}:
         train_cifar(params, only, log=lambda *a: print(*a, flush=True))
     if only & {"03", "03-imagenet", "04", "05"}:

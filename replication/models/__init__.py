@@ -34,6 +34,7 @@ from .layers import (
     LocalResponseNorm,
     ModelConfigError,
     apply_paper_init,
+    init_layer_by_layer,
     kaiming_init,
     lrn_reference,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "LocallyConnected2d",
     "lrn_reference",
     "apply_paper_init",
+    "init_layer_by_layer",
     "kaiming_init",
     "build_model",
     "layer_table",

@@ -269,14 +269,46 @@ def apply_paper_init(model: nn.Module) -> nn.Module:
     N(0, 0.01) weights and zero biases in every conv/linear/local layer.
     """
     table = getattr(model, "PAPER_INIT", None)
-    weighted = (nn.Conv2d, nn.Linear, LocallyConnected2d)
     for name, module in model.named_modules():
-        if not isinstance(module, weighted):
+        if isinstance(module, WEIGHTED_LAYERS):
+            _paper_init_layer(module, name, table)
+    return model
+
+
+WEIGHTED_LAYERS = (nn.Conv2d, nn.Linear, LocallyConnected2d)
+
+
+def _paper_init_layer(module: nn.Module, name: str, table: dict | None) -> None:
+    std, bias = (0.01, 0.0) if table is None else table.get(name.rsplit(".", 1)[-1], (0.01, 0.0))
+    module.weight.normal_(0.0, std)
+    if module.bias is not None:
+        module.bias.fill_(bias)
+
+
+@torch.no_grad()
+def init_layer_by_layer(model: nn.Module, seed_of_layer, kaiming: bool) -> nn.Module:
+    """Initialise every conv/linear/local layer from a random stream of its own, in place.
+
+    ``seed_of_layer(name)`` gives each layer's seed (``seeds.layer_seed``), so a layer's initial
+    weights depend on the run's seed and its name only, not on the layers built before it: two
+    ablation arms paired by seed share them in every layer they both have with the same shape.
+    ``kaiming``: He et al.'s init; otherwise the model's own (Section 5's where its spec asks for
+    it, else torch's default).
+    """
+    table = getattr(model, "PAPER_INIT", None)
+    spec = getattr(model, "spec", None)
+    paper = bool(spec.get("paper_init", True)) if isinstance(spec, dict) else False
+    for name, module in model.named_modules():
+        if not isinstance(module, WEIGHTED_LAYERS):
             continue
-        std, bias = (0.01, 0.0) if table is None else table.get(name.rsplit(".", 1)[-1], (0.01, 0.0))
-        module.weight.normal_(0.0, std)
-        if module.bias is not None:
-            module.bias.fill_(bias)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed_of_layer(name))
+            if kaiming and isinstance(module, (nn.Conv2d, nn.Linear)):
+                kaiming_init(module)
+            elif paper:
+                _paper_init_layer(module, name, table)
+            else:
+                module.reset_parameters()
     return model
 
 

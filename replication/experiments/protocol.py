@@ -1,0 +1,155 @@
+"""The miniature ImageNet protocol that every ablation shares: one tuned baseline, arms as deltas.
+
+Sections 2, 4 and 5 of the paper fix a recipe (random crops and flips, PCA lighting, dropout in
+FC6-FC7, weight decay 0.0005, SGD with momentum 0.9 and batch 128, the learning rate divided by 10
+when learning stops). At our scale the same recipe runs on smaller images and narrower nets; its
+learning rate and schedule are tuned once per dataset on images held out of the *training* set
+(``holdout_per_class``), never on the validation split that the claims are measured on.
+
+An ablation arm is a small delta on the baseline (``ARMS``). Arms are paired with the baseline by
+seed: a seed fixes the data order, the augmentation draws and (``layer_seeds``) the initial weights
+of every layer the arm leaves unchanged, so each claim's effect is a paired difference between two
+nets that differ only in what the claim is about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+from replication.engine.config import TrainConfig
+
+TINY = "tiny-imagenet-200"
+NETTE = "imagenette2-128"
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One ablation: what it changes, in words and as a delta on the baseline's config."""
+
+    name: str
+    what: str
+    model: Mapping[str, Any] = field(default_factory=dict)  # merged into the baseline's model spec
+    config: Mapping[str, Any] = field(default_factory=dict)  # replaces baseline TrainConfig fields
+
+
+ARMS: dict[str, Arm] = {arm.name: arm for arm in (
+    Arm("baseline", "the full recipe (Sections 3-5)"),
+    Arm("no_lrn", "no local response normalisation (Section 3.3)", model={"lrn": None}),
+    Arm("lrn_scale_only", "LRN with alpha = 0: only its constant 1/k^beta rescaling, no normalisation by "
+        "the neighbouring maps (a control for Section 3.3)", model={"lrn_alpha": 0.0}),
+    Arm("non_overlapping", "non-overlapping pooling, z = s = 2 (Section 3.4)",
+        model={"pooling": "non_overlapping"}),
+)}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One dataset's miniature of the paper's protocol, its baseline recipe and how it is tuned."""
+
+    key: str                 # "tiny", "imagenette"
+    dataset: str
+    label: str               # how reports name the data
+    data_variant: str
+    image_size: int
+    crop: int
+    width: float             # fraction of the paper's kernels per layer (1: 96-256-384-384-256, FC 4096)
+    epochs: int
+    lr_drop_epochs: tuple[int, ...]  # divide the learning rate by 10 after these epochs (Section 5)
+    lr: float                # chosen by the tuning runs (notebook 00 checks it is their best)
+    holdout_per_class: int   # the tuning split: images a class held out of the training set
+    train_eval_images: int   # training images evaluated each epoch like val (the overfitting gap)
+    towers: int = 2
+    precision: str = "fp32"  # pinned: every arm of a claim shares its arithmetic on any CPU
+    threads: int = 2
+    tuning_grid: tuple[Mapping[str, Any], ...] = ()  # the (width, lr) pairs tried on the tuning split
+
+    def config(self, seed: int = 0, arm: str = "baseline", *, tuning: bool = False,
+               **changes: Any) -> TrainConfig:
+        """The run of ``arm`` at ``seed``: the baseline recipe with the arm's delta.
+
+        ``tuning``: validate on the held-out training images instead of val (no ten-crop, no stored
+        predictions: only the learning curve matters). ``changes`` (``width``, ``lr``, ``epochs``,
+        ``lr_drop_epochs``) vary the recipe itself, as the tuning grid does.
+        """
+        if arm not in ARMS:
+            raise ValueError(f"unknown arm {arm!r}; known: {', '.join(ARMS)}")
+        recipe = replace(self, **changes) if changes else self
+        delta = ARMS[arm]
+        model = {"arch": "alexnet", "width": recipe.width, "towers": recipe.towers, **delta.model}
+        config = TrainConfig(
+            model=model, dataset=recipe.dataset, data_variant=recipe.data_variant,
+            image_size=recipe.image_size, crop=recipe.crop, flip=True,
+            lighting_std=0.1, lighting_eigen_scale="sqrt", mean_subtraction=True,
+            # He init on standardised pixels: a narrow net under Section 5's N(0, 0.01) and unit biases
+            # sits at chance for longer than the whole miniature schedule (notebook 00 shows it)
+            init="kaiming", input_scale=64.0,
+            optimizer="paper", lr=recipe.lr, momentum=0.9, weight_decay=5e-4, batch_size=128,
+            schedule="fixed", lr_drop_epochs=recipe.lr_drop_epochs, epochs=recipe.epochs,
+            seed=seed, precision=recipe.precision, threads=recipe.threads, layer_seeds=True,
+            train_eval_images=recipe.train_eval_images,
+            holdout_per_class=recipe.holdout_per_class if tuning else 0,
+            ten_crop=not tuning, save_val_topk=0,
+        )
+        return config.replace(**delta.config) if delta.config else config
+
+    def tuning_configs(self, seed: int = 0) -> list[TrainConfig]:
+        """The tuning grid's runs: each (width, lr) of ``tuning_grid`` on the held-out split."""
+        return [self.config(seed, tuning=True, **point) for point in self.tuning_grid]
+
+
+def final_fifth(epochs: int) -> int:
+    """How many final epochs the stopping check looks at: a fifth of the run, at least two."""
+    return max(2, round(epochs / 5))
+
+
+def stopping_check(val_top1: list[float], threshold: float = 0.005) -> dict[str, Any]:
+    """Has the net stopped improving? The gain in val top-1 error over the run's final fifth.
+
+    ``val_top1``: the error after each epoch. Passed when the error at the end is less than
+    ``threshold`` (half a point) below the error a fifth of the run earlier: the last phase of the
+    schedule has flattened out, so the net measures the recipe, not the start of learning.
+    """
+    if len(val_top1) < 3:
+        raise ValueError(f"the stopping check needs at least 3 epochs, got {len(val_top1)}")
+    k = min(final_fifth(len(val_top1)), len(val_top1) - 1)
+    gain = float(val_top1[-1 - k] - val_top1[-1])
+    return {"epochs": len(val_top1), "window": k, "gain": gain, "threshold": threshold,
+            "passed": gain < threshold}
+
+
+# Imagenette at 112 px keeps the paper's 11x11 stride-4 first layer; 9,469 training images and
+# 3,925 validation images of 10 classes; 100 a class held out for tuning.
+CPU_NETTE = Recipe(
+    "imagenette", NETTE, "Imagenette (10 classes, 128 px mirror, 112 px crops)", "mirror", 128, 112,
+    width=0.5, epochs=30, lr_drop_epochs=(15, 24), lr=0.02, holdout_per_class=100, train_eval_images=1000,
+    tuning_grid=({"width": 0.5, "lr": 0.01}, {"width": 0.5, "lr": 0.02}, {"width": 0.5, "lr": 0.04},
+                 {"width": 0.25, "lr": 0.02}),
+)
+# Tiny ImageNet from the 32 px mirror with 28 px crops: 100,000 training images of 200 classes; 50 a
+# class held out for tuning.
+CPU_TINY = Recipe(
+    "tiny", TINY, "Tiny ImageNet (200 classes, 32 px mirror, 28 px crops)", "32px", 32, 28,
+    width=0.25, epochs=20, lr_drop_epochs=(10, 16), lr=0.02, holdout_per_class=50,
+    train_eval_images=10_000,
+    tuning_grid=({"lr": 0.02}, {"lr": 0.04}, {"lr": 0.01}),
+)
+# The committed sample: the same code paths in a minute.
+SMOKE_NETTE = replace(CPU_NETTE, label="Imagenette (committed sample, 112 px crops)", data_variant="sample",
+                      width=0.25, epochs=3, lr_drop_epochs=(1, 2), holdout_per_class=4, train_eval_images=40,
+                      tuning_grid=({"lr": 0.01}, {"lr": 0.02}))
+SMOKE_TINY = replace(CPU_TINY, label="Tiny ImageNet (committed sample, 28 px crops)", data_variant="sample",
+                     epochs=3, lr_drop_epochs=(1, 2), holdout_per_class=2, train_eval_images=400,
+                     tuning_grid=({"lr": 0.01}, {"lr": 0.02}))
+
+RECIPES: dict[str, tuple[Recipe, ...]] = {
+    "smoke": (SMOKE_NETTE, SMOKE_TINY),
+    "cpu": (CPU_NETTE, CPU_TINY),
+}
+
+
+def recipes_for(profile: str) -> tuple[Recipe, ...]:
+    try:
+        return RECIPES[profile]
+    except KeyError:
+        raise ValueError(f"no miniature recipes for profile {profile!r}; known: {', '.join(RECIPES)}") from None
