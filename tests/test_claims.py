@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 import subprocess
 import sys
 
@@ -105,6 +106,60 @@ def test_difference_direction_on_ratios():
     assert judge("difference_direction", 6.0, slower, factor=1.5) == PARTLY_REPRODUCED
 
 
+# The interval rule: what decides is the 95% interval against the band paper / f .. paper x f, never
+# the point estimate's third digit (ten-crop top-5 was once "reproduced" at 0.335 of the paper's
+# size against a 1/3 cutoff, and the ensemble "partly" at 0.327).
+@pytest.mark.parametrize("differences, status", [
+    ([-0.40, -0.36, -0.45, -0.39, -0.41], REPRODUCED),         # mean 0.335 x the paper's -1.2
+    ([-0.38, -0.36, -0.44, -0.39, -0.39], REPRODUCED),         # mean 0.327 x: same status, no flip
+    ([-0.20, -0.21, -0.19, -0.20, -0.20], PARTLY_REPRODUCED),  # whole interval short of the band
+    ([-3.9, -4.0, -4.1, -3.95, -4.05], PARTLY_REPRODUCED),     # whole interval beyond 3 x the paper's
+    ([-0.9, 0.7, -0.2, 0.4, -0.5], INCONCLUSIVE),               # spans zero
+    ([0.5, 0.6, 0.4, 0.55, 0.45], NOT_REPRODUCED),              # the other way
+])
+def test_paired_rule_judges_the_interval_against_the_band(differences, status):
+    baseline = [20.0, 21.0, 19.5, 20.5, 20.2]
+    measurement = claims.paired_measurement([b + d for b, d in zip(baseline, differences)], baseline,
+                                            [0, 1, 2, 3, 4])
+    assert judge("paired_difference_direction", -1.2, measurement, factor=3.0) == status
+
+
+def test_band_edges_and_log_scale():
+    assert claims.rules.effect_band(-1.2, 3.0) == pytest.approx((-3.6, -0.4))
+    assert claims.rules.effect_band(2.0, 2.0, unbounded_above=True) == (1.0, float("inf"))
+    low, high = claims.rules.effect_band(math.log(6.0), 2.0, log_scale=True)
+    assert (math.exp(low), math.exp(high)) == pytest.approx((3.0, 12.0))
+    # an interval that only touches the band's edge overlaps it
+    assert claims.rules.judge_interval((-0.5, -0.4), -1.2, 3.0) == REPRODUCED
+    assert claims.rules.judge_interval((-0.39, -0.1), -1.2, 3.0) == PARTLY_REPRODUCED
+
+
+def test_arch_params_is_exact_and_rejects_the_one_tower_net():
+    assert claims.verdict("arch.params", claims.exact_measurement(60_965_224)) == REPRODUCED
+    assert claims.verdict("arch.params", claims.exact_measurement(62_378_344)) == NOT_REPRODUCED
+    assert claims.verdict("arch.params", claims.exact_measurement(60_000_000)) == NOT_REPRODUCED
+
+
+def test_kinds_are_registered_and_checked():
+    kinds = {c.id: c.kind for c in claims.CLAIMS.values()}
+    assert kinds["arch.params"] == "claim" and kinds["arch.neurons_per_layer"] == "erratum"
+    assert kinds["arch.cross_tower_layers"] == "check" and kinds["relu.speedup_modern"] == "variant"
+    with pytest.raises(ValueError, match="kind 'guess'"):
+        dataclasses.replace(make_claim("exact", 1), kind="guess")
+
+
+def test_paired_measurement_has_a_bootstrap_check_and_the_detectable_effect():
+    m = claims.paired_measurement([1.5, 1.8, 1.3, 1.9, 1.6], [1.0, 1.0, 1.0, 1.0, 1.0], [0, 1, 2, 3, 4])
+    low, high = m["bootstrap95"]
+    assert 0.3 <= low < m["value"] < high <= 0.9
+    sd = statistics.stdev([0.5, 0.8, 0.3, 0.9, 0.6])
+    # five paired seeds detect (80% power, 5% two-sided) an effect of about 1.7 standard deviations
+    assert m["detectable"] == pytest.approx(1.7 * sd, rel=0.05)
+    assert claims.bootstrap_interval([1.0, 2.0]) is None and claims.detectable_effect([1.0]) is None
+    more = claims.detectable_effect([0.5, 0.8, 0.3, 0.9, 0.6] * 4)
+    assert more < m["detectable"]  # more seeds detect smaller effects
+
+
 def test_missing_measurement_is_not_evaluated():
     assert claims.verdict("arch.params", None) == NOT_EVALUATED
     assert judge("not_evaluated", 1, {"value": 1}) == NOT_EVALUATED
@@ -141,8 +196,9 @@ def test_unknown_claim_and_rule_are_named():
 
 def report_with(claim_id: str, measurement) -> dict:
     claim = claims.get_claim(claim_id)
-    return {"claims": [{"id": claim_id, "measured": measurement, "status": claims.verdict(claim_id, measurement),
-                        "rule": claim.rule_spec(), "paper": {"value": claim.paper_value}}]}
+    return {"claims": [{"id": claim_id, "kind": claim.kind, "measured": measurement,
+                        "status": claims.verdict(claim_id, measurement), "rule": claim.rule_spec(),
+                        "paper": {"value": claim.paper_value}}]}
 
 
 def test_recompute_statuses_accepts_a_consistent_report():
@@ -158,10 +214,18 @@ def test_recompute_statuses_catches_a_changed_measurement():
 
 def test_recompute_statuses_catches_a_changed_rule(monkeypatch):
     report = report_with("arch.params", {"value": 60_965_224})
-    strict = dataclasses.replace(claims.CLAIMS["arch.params"], params={"factor": 1.001})
-    monkeypatch.setitem(claims.CLAIMS, "arch.params", strict)
+    rounded = dataclasses.replace(claims.CLAIMS["arch.params"], rule="ratio_within_factor",
+                                  params={"factor": 1.001}, paper_value=60_000_000)
+    monkeypatch.setitem(claims.CLAIMS, "arch.params", rounded)
     problems = claims.recompute_statuses(report)
     assert any("rule gives 'not reproduced'" in p for p in problems)
+    assert any("registry has {'name': 'ratio_within_factor'" in p for p in problems)
+
+
+def test_recompute_statuses_catches_a_changed_kind():
+    report = report_with("arch.params", {"value": 60_965_224})
+    report["claims"][0]["kind"] = "check"
+    assert claims.recompute_statuses(report) == ["arch.params: kind 'check' recorded, registry has 'claim'"]
 
 
 # --------------------------------------------------------------------------- display

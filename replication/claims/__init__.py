@@ -21,23 +21,23 @@ needs torch, so this package does not import it).
 from replication.claims import paper
 from replication.claims.paper import FIG2_NEURONS, FIG2_OUTPUT_SHAPES
 from replication.claims.registry import (
-    CLAIMS, Claim, claims_for, format_measurement, format_value, get_claim, recompute_statuses, register, verdict,
+    CHECK, CLAIM, CLAIMS, ERRATUM, KINDS, VARIANT, Claim, claims_for, format_measurement, format_value, get_claim, recompute_statuses, register, verdict,
 )
 from replication.claims.rules import (
     INCONCLUSIVE, NOT_EVALUATED, NOT_REPRODUCED, PARTLY_REPRODUCED, REPRODUCED, RULES, STATUSES, Rule, rule,
 )
 from replication.claims.stats import (
-    difference_measurement, exact_measurement, paired_measurement, plain, seeded_measurement, student_t_cdf,
-    student_t_quantile, t_interval, welch_interval,
+    bootstrap_interval, detectable_effect, difference_measurement, exact_measurement, paired_measurement, plain,
+    seeded_measurement, student_t_cdf, student_t_quantile, t_interval, welch_interval,
 )
 
 __all__ = [
     "paper",
     "FIG2_NEURONS", "FIG2_OUTPUT_SHAPES",
-    "CLAIMS", "Claim", "claims_for", "format_measurement", "format_value", "get_claim", "recompute_statuses",
+    "CHECK", "CLAIM", "CLAIMS", "ERRATUM", "KINDS", "VARIANT", "Claim", "claims_for", "format_measurement", "format_value", "get_claim", "recompute_statuses",
     "register", "verdict",
     "INCONCLUSIVE", "NOT_EVALUATED", "NOT_REPRODUCED", "PARTLY_REPRODUCED", "REPRODUCED", "RULES", "STATUSES",
     "Rule", "rule",
-    "difference_measurement", "exact_measurement", "paired_measurement", "plain", "seeded_measurement",
+    "bootstrap_interval", "detectable_effect", "difference_measurement", "exact_measurement", "paired_measurement", "plain", "seeded_measurement",
     "student_t_cdf", "student_t_quantile", "t_interval", "welch_interval",
 ]

@@ -17,6 +17,17 @@ from replication.claims.rules import NOT_EVALUATED, RULES
 from replication.claims.stats import plain
 
 
+# What a registered entry is. The index tallies each kind on its own line, so that checks of the
+# package's own construction never inflate the count of the paper's claims reproduced.
+CLAIM, CHECK, ERRATUM, VARIANT = "claim", "check", "erratum", "variant"
+KINDS = {
+    CLAIM: "a sentence of the paper with a number in it",
+    CHECK: "a check of this package's own construction against the paper (shapes, wiring)",
+    ERRATUM: "a number the paper misprints, measured to show the correct one",
+    VARIANT: "a measurement beyond the paper (another dataset, a modern setting)",
+}
+
+
 @dataclass(frozen=True)
 class Claim:
     """One sentence of the paper with a number in it, and how it is judged."""
@@ -31,6 +42,11 @@ class Claim:
     rule: str  # a key of RULES
     params: Mapping[str, Any] = field(default_factory=dict)
     note: str = ""  # what differs from the paper, or why the paper's number is off
+    kind: str = CLAIM  # a key of KINDS
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"claim {self.id!r}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
 
     def rule_spec(self) -> dict:
         return {"name": self.rule, "params": dict(self.params)}
@@ -90,6 +106,8 @@ def recompute_statuses(report: Mapping[str, Any]) -> list[str]:
             problems.append(f"{claim_id}: status {entry['status']!r} recorded, rule gives {expected!r}")
         if entry["rule"] != claim.rule_spec():
             problems.append(f"{claim_id}: rule {entry['rule']} recorded, registry has {claim.rule_spec()}")
+        if entry.get("kind") != claim.kind:
+            problems.append(f"{claim_id}: kind {entry.get('kind')!r} recorded, registry has {claim.kind!r}")
         if plain(entry["paper"]["value"]) != plain(claim.paper_value):
             problems.append(f"{claim_id}: paper value {entry['paper']['value']!r} recorded, "
                             f"registry has {claim.paper_value!r}")

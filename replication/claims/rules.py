@@ -7,10 +7,14 @@ prove that the committed statuses are what the code says. A rule is a function
 claim names its rule and the rule's parameters (a tolerance factor...).
 
 The principle every statistical rule follows: the direction of an effect must
-hold with a 95% interval that excludes zero, and its size must lie within a
-stated factor of the paper's for *reproduced*; the direction alone is *partly
-reproduced*; an interval that spans zero is *inconclusive*; an interval that
-excludes zero on the wrong side is *not reproduced*.
+hold with a 95% interval that excludes zero, and the interval must overlap the
+band of sizes within a stated factor of the paper's (paper / f .. paper x f)
+for *reproduced*; the direction alone, with the whole interval outside the
+band, is *partly reproduced*; an interval that spans zero is *inconclusive*;
+one that excludes zero on the wrong side is *not reproduced*. Judging the
+interval, not the point estimate, means no status turns on a third digit: an
+effect of 0.335 and one of 0.327 of the paper's size, measured as precisely,
+get the same status against a factor of 3.
 """
 
 from __future__ import annotations
@@ -99,22 +103,7 @@ def difference_direction(claim: Judged, measurement: Mapping[str, Any]) -> str:
         a, b = groups["a"], groups["b"]
         paper_effect = float(claim.paper_value)
     interval = welch_interval(a, b)
-    if interval is None:  # fewer than two seeds a group: no interval, no verdict
-        return INCONCLUSIVE
-    low, high = interval
-    if low <= 0.0 <= high:
-        return INCONCLUSIVE
-    expected_sign = math.copysign(1.0, paper_effect)
-    measured_sign = 1.0 if low > 0.0 else -1.0
-    if measured_sign != expected_sign:
-        return NOT_REPRODUCED
-    effect = sum(a) / len(a) - sum(b) / len(b)
-    factor = float(claim.params["factor"])
-    if scale == "log":  # compare ratios on the ratio scale: 3x vs 6x is a factor of 2
-        size_ratio = math.exp(effect) / math.exp(paper_effect)
-    else:
-        size_ratio = effect / paper_effect
-    return REPRODUCED if 1.0 / factor <= size_ratio <= factor else PARTLY_REPRODUCED
+    return judge_interval(interval, paper_effect, float(claim.params["factor"]), log_scale=scale == "log")
 
 
 @rule
@@ -124,8 +113,8 @@ def censored_ratio(claim: Judged, measurement: Mapping[str, Any]) -> str:
     ``measurement`` is ``difference_measurement(a, b, scale="log")`` plus ``censored`` flags per
     group: a censored run never reached the threshold and enters at its last epoch, a lower bound
     on its time. Welch's 95% interval on the logs (recomputed here). Interval above 1 (ratio > 1):
-    reproduced when no run is censored and the ratio lies within ``factor`` of the paper's; partly
-    reproduced otherwise (with a censored numerator the ratio is only a lower bound, so its size is
+    reproduced when no run is censored and the interval overlaps the band within ``factor`` of the
+    paper's ratio; partly reproduced otherwise (with a censored numerator the ratio is only a lower bound, so its size is
     not established). A censored denominator (ReLU) makes a ratio above 1 inconclusive. Interval
     below 1: not reproduced (inconclusive when a numerator run is censored). Spanning 1, or fewer
     than two seeds a group: inconclusive.
@@ -144,17 +133,22 @@ def censored_ratio(claim: Judged, measurement: Mapping[str, Any]) -> str:
             return INCONCLUSIVE
         if any_a:
             return PARTLY_REPRODUCED
-        ratio = math.exp(sum(a) / len(a) - sum(b) / len(b))
-        factor = float(claim.params["factor"])
-        size = ratio / float(claim.paper_value)
-        return REPRODUCED if 1.0 / factor <= size <= factor else PARTLY_REPRODUCED
+        return judge_interval(interval, math.log(float(claim.paper_value)), float(claim.params["factor"]),
+                              log_scale=True)
     if high < 0.0:
         return INCONCLUSIVE if any_a else NOT_REPRODUCED
     return INCONCLUSIVE
 
 
-def _judge_interval(interval, effect: float, paper_effect: float, factor: float | None) -> str:
-    if interval is None:
+def judge_interval(interval: tuple[float, float] | None, paper_effect: float, factor: float | None,
+                   unbounded_above: bool = False, log_scale: bool = False) -> str:
+    """The principle above, for a 95% interval of an effect whose paper value is ``paper_effect``.
+
+    ``log_scale``: the interval and the effect are logs of ratios, and the band is the ratios
+    paper / f .. paper x f (log paper -/+ log f). ``factor`` None: the direction alone decides.
+    ``unbounded_above``: an "at least" claim, whose band reaches from paper / f upwards.
+    """
+    if interval is None:  # fewer than two seeds: no interval, no verdict
         return INCONCLUSIVE
     low, high = interval
     if low <= 0.0 <= high:
@@ -163,19 +157,31 @@ def _judge_interval(interval, effect: float, paper_effect: float, factor: float 
         return NOT_REPRODUCED
     if factor is None:
         return REPRODUCED
-    size_ratio = effect / paper_effect
-    return REPRODUCED if 1.0 / factor <= size_ratio <= factor else PARTLY_REPRODUCED
+    band_low, band_high = effect_band(paper_effect, factor, unbounded_above, log_scale)
+    return REPRODUCED if low <= band_high and high >= band_low else PARTLY_REPRODUCED
+
+
+def effect_band(paper_effect: float, factor: float, unbounded_above: bool = False,
+                log_scale: bool = False) -> tuple[float, float]:
+    """The sizes within ``factor`` of the paper's effect, ordered (low, high); on the paper's side
+    of 0 (on a log scale: the logs of the ratios paper / f .. paper x f)."""
+    if log_scale:
+        ends = sorted((paper_effect - math.log(factor), paper_effect + math.log(factor)), key=abs)
+    else:
+        ends = sorted((paper_effect / factor, paper_effect * factor), key=abs)
+    if unbounded_above:
+        ends[1] = math.copysign(math.inf, paper_effect)
+    return (min(ends), max(ends))
 
 
 @rule
 def paired_difference_direction(claim: Judged, measurement: Mapping[str, Any]) -> str:
     """Like ``difference_direction``, for paired values: the 95% t interval of the per-seed
-    differences a_i - b_i (recomputed here) must exclude zero on the paper's side, and the mean
-    difference lie within ``factor`` of the paper's for *reproduced*."""
+    differences a_i - b_i (recomputed here) must exclude zero on the paper's side, and overlap the
+    band within ``factor`` of the paper's effect for *reproduced*."""
     a, b = measurement["groups"]["a"], measurement["groups"]["b"]
     differences = [float(x) - float(y) for x, y in zip(a, b)]
-    effect = sum(differences) / len(differences)
-    return _judge_interval(t_interval(differences), effect, float(claim.paper_value), float(claim.params["factor"]))
+    return judge_interval(t_interval(differences), float(claim.paper_value), float(claim.params["factor"]))
 
 
 @rule
@@ -183,22 +189,15 @@ def direction_only(claim: Judged, measurement: Mapping[str, Any]) -> str:
     """A qualitative claim ("slightly harder to overfit"): the 95% Welch interval of mean(a) - mean(b)
     must exclude zero on the side ``params["sign"]`` (-1 or +1); no size is compared."""
     interval = welch_interval(measurement["groups"]["a"], measurement["groups"]["b"])
-    return _judge_interval(interval, 0.0, float(claim.params["sign"]), None)
+    return judge_interval(interval, float(claim.params["sign"]), None)
 
 
 @rule
 def reduction_at_least(claim: Judged, measurement: Mapping[str, Any]) -> str:
-    """A relative error reduction, one value per seed (percent): *reproduced* when the 95% t interval
-    lies above paper / ``factor`` ("a wide margin"), *partly reproduced* when above zero only,
-    *not reproduced* when below zero, *inconclusive* otherwise (or below two seeds)."""
+    """A relative error reduction, one value per seed (percent), that the paper calls "a wide
+    margin": *reproduced* when the 95% t interval lies above zero and reaches paper / ``factor``
+    (no upper end: more than the paper's margin is still a wide margin), *partly reproduced* when
+    above zero but wholly below paper / ``factor``, *not reproduced* when below zero, *inconclusive*
+    otherwise (or below two seeds)."""
     interval = t_interval(measurement["values"])
-    if interval is None:
-        return INCONCLUSIVE
-    low, high = interval
-    if low >= float(claim.paper_value) / float(claim.params["factor"]):
-        return REPRODUCED
-    if low > 0.0:
-        return PARTLY_REPRODUCED
-    if high < 0.0:
-        return NOT_REPRODUCED
-    return INCONCLUSIVE
+    return judge_interval(interval, float(claim.paper_value), float(claim.params["factor"]), unbounded_above=True)

@@ -3,8 +3,10 @@
 Section 6 reports one number per setting; we train several seeds and judge an
 effect by a 95% interval over them: a t interval for the mean of one group,
 Welch's interval for the difference of two groups (unequal variances), and a
-t interval of per-seed differences for paired values (ten patches vs the
-centre patch of one net). Student's t is computed here, so no SciPy is needed.
+t interval of per-seed differences for paired values (an ablation arm against
+the baseline of the same seed, ten patches against the centre patch of one net).
+The field's libraries compute them: ``scipy.stats`` for Student's t and the
+bootstrap check, ``statsmodels`` for the smallest effect the seeds can detect.
 
 A measurement is the plain dict a notebook records in its claims JSON and all
 a rule may look at: the value, and for seeded claims the raw per-seed values,
@@ -17,76 +19,21 @@ import json
 import math
 from typing import Any, Sequence
 
-# ---------------------------------------------------------------------------
-# Student's t without SciPy
-# ---------------------------------------------------------------------------
-
-def _log_beta(a: float, b: float) -> float:
-    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
-
-
-def _incomplete_beta_fraction(a: float, b: float, x: float) -> float:
-    """Continued fraction of the regularized incomplete beta (Lentz's method)."""
-    tiny, eps = 1e-300, 1e-15
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 500):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < eps:
-            break
-    return h
-
-
-def _regularized_incomplete_beta(a: float, b: float, x: float) -> float:
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    front = math.exp(a * math.log(x) + b * math.log1p(-x) - _log_beta(a, b))
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _incomplete_beta_fraction(a, b, x) / a
-    return 1.0 - front * _incomplete_beta_fraction(b, a, 1.0 - x) / b
-
-
-def student_t_cdf(t: float, df: float) -> float:
-    """P(T <= t) for Student's t with ``df`` (possibly fractional) degrees of freedom."""
-    tail = 0.5 * _regularized_incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t >= 0 else tail
+import numpy as np
+from scipy import stats as scipy_stats
+from statsmodels.stats.power import TTestIndPower, TTestPower
 
 
 def student_t_quantile(p: float, df: float) -> float:
-    """Inverse of ``student_t_cdf`` by bisection (exact to ~1e-12)."""
+    """The ``p`` quantile of Student's t with ``df`` (possibly fractional) degrees of freedom."""
     if not 0.0 < p < 1.0:
         raise ValueError(f"quantile level must lie in (0, 1), got {p}")
-    if p < 0.5:
-        return -student_t_quantile(1.0 - p, df)
-    low, high = 0.0, 1.0
-    while student_t_cdf(high, df) < p:
-        high *= 2.0
-    for _ in range(200):
-        mid = 0.5 * (low + high)
-        if student_t_cdf(mid, df) < p:
-            low = mid
-        else:
-            high = mid
-        if high - low < 1e-12:
-            break
-    return 0.5 * (low + high)
+    return float(scipy_stats.t.ppf(p, df))
+
+
+def student_t_cdf(t: float, df: float) -> float:
+    """P(T <= t) for Student's t with ``df`` degrees of freedom."""
+    return float(scipy_stats.t.cdf(t, df))
 
 
 # ---------------------------------------------------------------------------
@@ -130,6 +77,52 @@ def welch_interval(
     df = (se_a + se_b) ** 2 / (se_a**2 / (len(a) - 1) + se_b**2 / (len(b) - 1))
     half = student_t_quantile(0.5 + confidence / 2.0, df) * standard_error
     return (difference - half, difference + half)
+
+
+def bootstrap_interval(values: Sequence[float], confidence: float = 0.95,
+                       resamples: int = 9999) -> tuple[float, float] | None:
+    """A percentile bootstrap interval for the mean of ``values`` (per-seed paired differences):
+    the check beside the t interval that does not assume the differences are normal. Deterministic
+    (a fixed generator); None below three values, where a bootstrap has nothing to resample."""
+    values = np.asarray([float(v) for v in values])
+    if len(values) < 3:
+        return None
+    if np.all(values == values[0]):
+        return (float(values[0]), float(values[0]))
+    result = scipy_stats.bootstrap((values,), np.mean, confidence_level=confidence, n_resamples=resamples,
+                                   method="percentile", rng=np.random.default_rng(0))
+    return (float(result.confidence_interval.low), float(result.confidence_interval.high))
+
+
+def detectable_effect(values: Sequence[float], others: Sequence[float] | None = None,
+                      power: float = 0.8, alpha: float = 0.05) -> float | None:
+    """The smallest true effect that this many seeds detect with ``power`` (80%) in a two-sided
+    test at ``alpha`` (5%), in the units of the values, given their observed spread.
+
+    Paired (``others`` None): ``values`` are per-seed differences, a one-sample t test. Unpaired:
+    two groups, Welch-like with the pooled standard deviation. None below two seeds a group (or
+    with no spread at all, where any effect is detected).
+    """
+    values = [float(v) for v in values]
+    if others is None:
+        if len(values) < 2:
+            return None
+        sd = float(np.std(values, ddof=1))
+        if sd == 0.0:
+            return None
+        d = TTestPower().solve_power(effect_size=None, nobs=len(values), alpha=alpha, power=power,
+                                     alternative="two-sided")
+        return float(d) * sd
+    others = [float(v) for v in others]
+    if len(values) < 2 or len(others) < 2:
+        return None
+    pooled = math.sqrt(((len(values) - 1) * np.var(values, ddof=1) + (len(others) - 1) * np.var(others, ddof=1))
+                       / (len(values) + len(others) - 2))
+    if pooled == 0.0:
+        return None
+    d = TTestIndPower().solve_power(effect_size=None, nobs1=len(values), ratio=len(others) / len(values),
+                                    alpha=alpha, power=power, alternative="two-sided")
+    return float(d) * pooled
 
 
 # ---------------------------------------------------------------------------
@@ -188,12 +181,16 @@ def difference_measurement(
         interval = list(interval) if interval else None
     else:
         raise ValueError(f"scale must be 'linear' or 'log', got {scale!r}")
+    detectable = detectable_effect([math.log(v) for v in a], [math.log(v) for v in b]) if scale == "log" \
+        else detectable_effect(a, b)
     return {
         "value": effect,
         "groups": {"a": a, "b": b},
         "seeds": [int(s) for s in seeds],
         "scale": scale,
         "ci95": interval,
+        # the smallest effect these seeds detect (80% power); a ratio on the log scale
+        "detectable": (math.exp(detectable) if scale == "log" else detectable) if detectable else None,
     }
 
 
@@ -205,5 +202,8 @@ def paired_measurement(a: Sequence[float], b: Sequence[float], seeds: Sequence[i
         raise ValueError(f"{len(a)} and {len(b)} values for {len(seeds)} seeds")
     differences = [x - y for x, y in zip(a, b)]
     interval = t_interval(differences)
+    bootstrap = bootstrap_interval(differences)
     return {"value": sum(differences) / len(differences), "groups": {"a": a, "b": b},
-            "seeds": [int(s) for s in seeds], "paired": True, "ci95": list(interval) if interval else None}
+            "seeds": [int(s) for s in seeds], "paired": True, "ci95": list(interval) if interval else None,
+            "bootstrap95": list(bootstrap) if bootstrap else None,
+            "detectable": detectable_effect(differences)}

@@ -83,6 +83,8 @@ FIELD_HELP = {
             "(He et al. 2015: N(0, 2/fan_in) weights, zero biases; lets short runs of deep nets start learning)",
     "save_val_topk": "store the k largest softmax outputs of every validation image (ten-crop when ten_crop, "
                      "else centre), for ensembles (Section 6; 0: off)",
+    "save_val_probs": "store every validation image's full softmax output (ten-crop when ten_crop, else centre) "
+                      "as float16, so that ensembles average complete predictions (Section 6)",
     "holdout_per_class": "tuning: hold this many images a class out of the training set (drawn by subset_seed) "
                          "and validate on them instead of the val split, which the run then never reads, so "
                          "that a recipe is chosen without looking at val (0: off, validate on val)",
@@ -99,7 +101,7 @@ class ConfigError(ValueError):
 # Smallest image side any net here accepts; each model checks its own family's minimum when built.
 MIN_IMAGE_SIZE = 8
 _BOOLEAN_FIELDS = ("flip", "mean_subtraction", "channels_last", "ten_crop", "save_conv1", "per_class_error",
-                   "stream", "layer_seeds")
+                   "stream", "layer_seeds", "save_val_probs")
 _INT_FIELDS = {"threads": 1, "subset_seed": 0, "batch_size": 1, "patience": 0, "max_lr_drops": 0, "epochs": 1,
                "extra_epochs": 0, "seed": 0, "neighbours_k": 0, "neighbour_queries": 0, "train_eval_images": 0,
                "save_val_topk": 0, "holdout_per_class": 0}
@@ -194,6 +196,7 @@ class TrainConfig:
     # the protocol of paired ablations: a recipe tuned on a held-out part of train; arms paired by seed
     holdout_per_class: int = 0
     layer_seeds: bool = False
+    save_val_probs: bool = False
 
     def __post_init__(self):
         """Check every field's type and range where the config is built; each message names the field."""
@@ -274,7 +277,7 @@ HASH_BASE: dict[str, Any] = {
     "per_class_error": False,
     "stream": False, "stats_images": None, "train_eval_images": 0, "save_val_topk": 0, "init": "model",
     "data_variant": None, "data_fingerprint": None, "threads": 2,
-    "holdout_per_class": 0, "layer_seeds": False,
+    "holdout_per_class": 0, "layer_seeds": False, "save_val_probs": False,
 }
 
 

@@ -442,9 +442,12 @@ def _train(config, checkpoint, progress, data, after_epoch, after_step, dist, de
         summary.update(ten_crop_top1=ten["top1"], ten_crop_top5=ten["top5"])
         result = ten["result"]
     artifacts = trainer.artifacts(result) if is_main else {}
+    stored_probs = (ten if config.ten_crop else final)["probs"]
     if config.save_val_topk > 0 and is_main:
-        artifacts.update(topk_artifacts((ten if config.ten_crop else final)["probs"], config.save_val_topk,
-                                        trainer.val_split.labels.numpy()))
+        artifacts.update(topk_artifacts(stored_probs, config.save_val_topk, trainer.val_split.labels.numpy()))
+    if config.save_val_probs and is_main:  # complete predictions, for ensembles (float16: ~0.05% rounding)
+        artifacts.update(val_probs=np.asarray(stored_probs).astype(np.float16),
+                         val_labels=trainer.val_split.labels.numpy().astype(np.int16))
     _, reached = stop_reached(config, metrics)
     summary.update(
         config_hash=trainer.hash, epochs=len(metrics),

@@ -23,11 +23,12 @@ NOTEBOOK = "01_architecture"
 register(Claim(
     id="arch.params", notebook=NOTEBOOK,
     statement="The network has 60 million parameters",
-    paper_value=60_000_000, paper_display="60 million",
+    paper_value=models.PAPER_PARAMETERS, paper_display="60 million (Fig. 2's layers: 60,965,224)",
     source={"other": "Abstract", "section": "1"}, unit="count",
-    rule="ratio_within_factor", params={"factor": 1.05},
-    note="The paper rounds; the two-tower net of Fig. 2 has 60,965,224 (a one-tower net with the "
-         "same widths has more, because conv2, conv4 and conv5 then see both halves).",
+    rule="exact",
+    note="The paper rounds; the layer sizes of Fig. 2 with its two towers give exactly 60,965,224, the "
+         "count judged here, so a net wired otherwise fails (one tower with the same widths has "
+         "62,378,344, because conv2, conv4 and conv5 then see both halves).",
 ))
 register(Claim(
     id="arch.neurons", notebook=NOTEBOOK,
@@ -44,6 +45,7 @@ register(Claim(
     paper_value=FIG2_OUTPUT_SHAPES, paper_display="as Fig. 2",
     source={"section": "3.5", "figure": "Fig. 2"}, unit="shapes",
     rule="exact",
+    kind="check",
 ))
 register(Claim(
     id="arch.neurons_per_layer", notebook=NOTEBOOK,
@@ -53,6 +55,7 @@ register(Claim(
     rule="exact",
     note="Known inconsistency in the paper: Fig. 2's own conv1 output, 55×55×96, is 290,400 neurons, "
          "not 253,440; the other seven layers agree.",
+    kind="erratum",
 ))
 register(Claim(
     id="arch.conv1_at_224", notebook=NOTEBOOK,
@@ -63,6 +66,7 @@ register(Claim(
     note="(224 − 11)/4 + 1 = 54.25: torch's floor rule gives 54×54. The paper's cuda-convnet used "
          "the ceil rule (the last window hangs over the edge into zeros), which gives 55×55; so does "
          "a 227 px input without padding, the size we use.",
+    kind="check",
 ))
 register(Claim(
     id="arch.cross_tower_layers", notebook=NOTEBOOK,
@@ -70,6 +74,7 @@ register(Claim(
     paper_value=["conv3", "fc6", "fc7", "fc8"], paper_display="conv3, fc6–fc8",
     source={"section": "3.2, 3.5", "figure": "Fig. 2"}, unit="names",
     rule="exact",
+    kind="check",
 ))
 
 

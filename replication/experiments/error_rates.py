@@ -73,6 +73,7 @@ register(Claim(
     rule="paired_difference_direction", params={"factor": 3.0},
     note="The paper's effect on ILSVRC-2010 set beside ours on Imagenette (10 classes, 128 px images, 112 px "
          "crops), whose error rates are far lower than ILSVRC's: the size is not comparable, the direction is.",
+    kind="variant",
 ))
 register(Claim(
     id="imagenette.ensemble_top1", notebook=NOTEBOOK,
@@ -81,6 +82,7 @@ register(Claim(
     source={"section": "6", "table": "Table 2"}, unit="percentage points",
     rule="paired_difference_direction", params={"factor": 3.0},
     note="Imagenette (10 classes, 128 px images, 112 px crops); only the direction is comparable.",
+    kind="variant",
 ))
 register(Claim(
     id="imagenet.cnn_vs_baselines", notebook=NOTEBOOK,

@@ -69,7 +69,8 @@ class Recipe:
         """The run of ``arm`` at ``seed``: the baseline recipe with the arm's delta.
 
         ``tuning``: validate on the held-out training images instead of val (no ten-crop, no stored
-        predictions: only the learning curve matters). ``changes`` (``width``, ``lr``, ``epochs``,
+        predictions: only the learning curve matters). The baseline stores its complete validation
+        predictions: ensembles (Section 6) average them. ``changes`` (``width``, ``lr``, ``epochs``,
         ``lr_drop_epochs``) vary the recipe itself, as the tuning grid does.
         """
         if arm not in ARMS:
@@ -89,7 +90,7 @@ class Recipe:
             seed=seed, precision=recipe.precision, threads=recipe.threads, layer_seeds=True,
             train_eval_images=recipe.train_eval_images,
             holdout_per_class=recipe.holdout_per_class if tuning else 0,
-            ten_crop=not tuning, save_val_topk=0,
+            ten_crop=not tuning, save_val_probs=not tuning and arm == "baseline",
         )
         return config.replace(**delta.config) if delta.config else config
 

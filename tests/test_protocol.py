@@ -1,0 +1,135 @@
+"""The paired protocol: arms as deltas on one baseline, paired by seed; the tuning split; the
+stopping check; ensembles over complete predictions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from replication.data.cache import ImageSplit
+from replication.data.splits import hold_out, synthetic_split
+from replication.engine import evaluate
+from replication.engine.trainer import Trainer
+from replication.experiments import protocol
+from replication.seeds import STREAM_AUGMENT, generator
+
+# A recipe the size of a unit test: the synthetic dataset, the 28 px family at width 1/8.
+TOY = replace(protocol.CPU_TINY, dataset="synthetic", data_variant=None, width=0.125, epochs=3,
+              lr_drop_epochs=(1, 2), train_eval_images=0, holdout_per_class=2)
+TRAIN, VAL = synthetic_split("train", 8, 32, classes=10), synthetic_split("val", 2, 32, classes=10)
+
+
+def trainer(arm: str, seed: int = 3) -> Trainer:
+    return Trainer(TOY.config(seed, arm), data=(TRAIN, VAL))
+
+
+@pytest.mark.parametrize("arm, changed", [("no_lrn", set()), ("non_overlapping", set()),
+                                          ("lrn_scale_only", set())])
+def test_arms_are_paired_with_the_baseline_by_seed(arm, changed):
+    """Same seed: the same data order, the same augmentation draws, the same initial weights in
+    every layer the arm leaves unchanged."""
+    base, other = trainer("baseline"), trainer(arm)
+    for epoch in (1, 2):
+        assert torch.equal(base.epoch_indices(epoch), other.epoch_indices(epoch))
+    batch = TRAIN.images[:16]
+    drawn = [t.prepare(batch, generator(3, 1, STREAM_AUGMENT)) for t in (base, other)]
+    assert torch.equal(drawn[0], drawn[1])
+    weights = [dict(t.module.state_dict()) for t in (base, other)]
+    for name, tensor in weights[0].items():
+        if name in weights[1] and weights[1][name].shape == tensor.shape and name.split(".")[1] not in changed:
+            assert torch.equal(tensor, weights[1][name]), name
+    # and a different seed draws different weights
+    assert not torch.equal(weights[0]["body.conv1.weight"], trainer("baseline", seed=4).module.body.conv1.weight)
+
+
+def test_layer_seeds_keep_unchanged_layers_when_a_layer_changes_shape():
+    """One stream per layer: one tower instead of two changes conv2, conv4 and conv5's shapes
+    (they then see both halves) and leaves conv1, conv3 and FC6-FC8 at the same initial weights.
+    With one stream for the whole net (He init redrawn after construction), every layer moves."""
+    base = TOY.config(0)
+    one_tower = base.replace(model={**base.model, "towers": 1})
+    for layer_seeds, same in ((True, True), (False, False)):
+        nets = [Trainer(c.replace(layer_seeds=layer_seeds), data=(TRAIN, VAL)).module for c in (base, one_tower)]
+        assert nets[0].body.conv2.weight.shape != nets[1].body.conv2.weight.shape
+        for layer in (nets[0].body.conv1, nets[0].body.conv3, nets[0].head.fc6, nets[0].head.fc8):
+            name = [n for n, m in nets[0].named_modules() if m is layer][0]
+            other = dict(nets[1].named_modules())[name]
+            assert torch.equal(layer.weight, other.weight) is same, (layer_seeds, name)
+
+
+def test_arm_deltas_and_tuning_configs():
+    base = protocol.CPU_TINY.config(0)
+    assert base.layer_seeds and base.ten_crop and base.save_val_probs and base.holdout_per_class == 0
+    assert protocol.CPU_TINY.config(0, "no_lrn").model["lrn"] is None
+    assert protocol.CPU_TINY.config(0, "lrn_scale_only").model["lrn_alpha"] == 0.0
+    assert protocol.CPU_TINY.config(0, "non_overlapping").model["pooling"] == "non_overlapping"
+    assert not protocol.CPU_TINY.config(0, "no_lrn").save_val_probs  # only the baseline's feed ensembles
+    with pytest.raises(ValueError, match="unknown arm 'no_dropout_typo'"):
+        protocol.CPU_TINY.config(0, "no_dropout_typo")
+    tuning = protocol.CPU_NETTE.tuning_configs()
+    assert len(tuning) == len(protocol.CPU_NETTE.tuning_grid)
+    assert all(c.holdout_per_class == 100 and not c.ten_crop and not c.save_val_probs for c in tuning)
+    assert {(c.model["width"], c.lr) for c in tuning} == {(p["width"], p["lr"]) for p in protocol.CPU_NETTE.tuning_grid}
+    # the schedule divides by 10 at least twice, and the final fifth lies inside the last phase
+    for recipe in protocol.RECIPES["cpu"]:
+        assert len(recipe.lr_drop_epochs) >= 2
+        assert recipe.lr_drop_epochs[-1] <= recipe.epochs - protocol.final_fifth(recipe.epochs)
+
+
+def test_hold_out_draws_per_class_and_disjoint():
+    labels = np.repeat(np.arange(4), 6)
+    split = ImageSplit(np.arange(24, dtype=np.uint8).reshape(24, 1, 1, 1).repeat(3, axis=3), labels,
+                       [f"c{i}" for i in range(4)], [f"c{i}" for i in range(4)], "toy", "train")
+    rest, held = hold_out(split, 2, seed=0)
+    assert np.bincount(held.labels).tolist() == [2, 2, 2, 2] and len(rest.labels) == 16
+    pixels = lambda s: set(s.images[:, 0, 0, 0].tolist())  # noqa: E731
+    assert pixels(rest) | pixels(held) == set(range(24)) and not pixels(rest) & pixels(held)
+    assert pixels(hold_out(split, 2, seed=0)[1]) == pixels(held)  # deterministic
+    assert pixels(hold_out(split, 2, seed=1)[1]) != pixels(held)
+    with pytest.raises(ValueError, match="fewer than per_class=7"):
+        hold_out(split, 7, seed=0)
+
+
+def test_tuning_run_validates_on_the_held_out_training_images(monkeypatch):
+    """With holdout_per_class the val split is never read: load_data serves held-out train images."""
+    from replication.data import splits
+
+    def fake_load_split(dataset, split, **kwargs):
+        assert split == "train", "the tuning run read the validation split"
+        return ImageSplit(np.zeros((30, 8, 8, 3), np.uint8), np.repeat(np.arange(3), 10), ["a", "b", "c"],
+                          ["a", "b", "c"], dataset, split)
+
+    monkeypatch.setattr(splits, "load_split", fake_load_split)
+    config = protocol.CPU_NETTE.config(0, tuning=True).replace(holdout_per_class=3, image_size=8, crop=8)
+    train, val = splits.load_data(config)
+    assert (len(train), len(val)) == (21, 9) and val.split == "holdout"
+
+
+@pytest.mark.parametrize("curve, passed", [
+    ([0.9, 0.7, 0.6, 0.55, 0.50, 0.45, 0.42, 0.41, 0.409, 0.408], True),   # flat over the last two
+    ([0.9, 0.7, 0.6, 0.55, 0.50, 0.45, 0.42, 0.41, 0.40, 0.39], False),    # still 2 points in two epochs
+])
+def test_stopping_check(curve, passed):
+    check = protocol.stopping_check(curve)
+    assert check["window"] == 2 and check["passed"] is passed
+    assert check["gain"] == pytest.approx(curve[-3] - curve[-1])
+    with pytest.raises(ValueError, match="at least 3 epochs"):
+        protocol.stopping_check([0.5, 0.4])
+
+
+def test_ensemble_over_complete_predictions_equals_a_direct_average():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, size=40)
+    members = [rng.dirichlet(np.ones(5), size=40) for _ in range(4)]
+    effects = evaluate.ensemble_subset_effects(members, labels, size=3)
+    assert len(effects) == 4  # every subset of 3 out of 4
+    first = np.mean(members[:3], axis=0)  # members 0, 1, 2 by hand
+    direct = np.mean(first.argmax(1) != labels) - np.mean([np.mean(m.argmax(1) != labels) for m in members[:3]])
+    assert effects[0] == pytest.approx(direct)
+    everyone = evaluate.ensemble_subset_effects(members, labels, size=4)
+    assert everyone.shape == (1,)
+    with pytest.raises(ValueError, match="2..4 members"):
+        evaluate.ensemble_subset_effects(members, labels, size=5)
