@@ -201,3 +201,11 @@ def reduction_at_least(claim: Judged, measurement: Mapping[str, Any]) -> str:
     otherwise (or below two seeds)."""
     interval = t_interval(measurement["values"])
     return judge_interval(interval, float(claim.paper_value), float(claim.params["factor"]), unbounded_above=True)
+
+
+@rule
+def all_below(claim: Judged, measurement: Mapping[str, Any]) -> str:
+    """A check over seeds ("every baseline has stopped improving"): *reproduced* (the check holds)
+    when every per-seed value lies below ``params["limit"]``, *not reproduced* otherwise."""
+    values = measurement.get("values") or [measurement["value"]]
+    return REPRODUCED if all(float(v) < float(claim.params["limit"]) for v in values) else NOT_REPRODUCED

@@ -1,5 +1,7 @@
 """One module per notebook; each registers its notebook's claims and measures them.
 
+- ``miniature`` (00: the scale every ablation runs at, its recipe tuned on a held-out part of train,
+  and the check that its baselines finish learning; ``protocol`` holds the recipes and the arms),
 - ``architecture`` (01: Section 3 and Fig. 2, exact counts on the paper's net, no training),
 - ``relu_speedup`` (02: Fig. 1, ReLU vs tanh on CIFAR-10),
 - ``lrn`` (03: Section 3.3, response normalisation on CIFAR-10 and Tiny ImageNet),
@@ -17,6 +19,6 @@ Importing this package registers every claim, notebook by notebook in the order 
 """
 
 # In the notebooks' order, not sorted: each import registers that notebook's claims.
-from replication.experiments import architecture, relu_speedup, lrn, error_rates, pooling  # noqa: I001
+from replication.experiments import miniature, architecture, relu_speedup, lrn, error_rates, pooling  # noqa: I001
 
-__all__ = ["architecture", "relu_speedup", "lrn", "error_rates", "pooling"]
+__all__ = ["miniature", "architecture", "relu_speedup", "lrn", "error_rates", "pooling"]

@@ -154,3 +154,24 @@ def recipes_for(profile: str) -> tuple[Recipe, ...]:
         return RECIPES[profile]
     except KeyError:
         raise ValueError(f"no miniature recipes for profile {profile!r}; known: {', '.join(RECIPES)}") from None
+
+
+def recipe_table(profile: str):
+    """The baseline recipe of each dataset at ``profile``, one row a dataset (what notebook 00 tunes)."""
+    import pandas as pd  # display only: the recipes themselves need no pandas
+
+    rows = []
+    for recipe in recipes_for(profile):
+        config = recipe.config(0)
+        rows.append({
+            "dataset": recipe.label,
+            "net": f"AlexNet {recipe.crop} px family, width {recipe.width:g}, {recipe.towers} towers",
+            "schedule": f"lr {recipe.lr:g}, /10 after epochs {', '.join(map(str, recipe.lr_drop_epochs))}; "
+                        f"{recipe.epochs} epochs",
+            "regularisation": f"crops {recipe.crop}/{recipe.image_size} px + flips, PCA lighting "
+                              f"{config.lighting_std:g}, dropout 0.5, weight decay {config.weight_decay:g}",
+            "arithmetic": f"{recipe.precision}, {recipe.threads} threads",
+            "tuning split": f"{recipe.holdout_per_class} a class held out of train",
+            "grid": "; ".join(", ".join(f"{k} {v:g}" for k, v in point.items()) for point in recipe.tuning_grid),
+        })
+    return pd.DataFrame(rows).set_index("dataset")
