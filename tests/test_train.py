@@ -315,6 +315,10 @@ def test_weights_that_blow_up_without_a_nan_loss_are_not_stored(tmp_path):
     ("batch_size", True, "batch_size: a whole number"),
     ("precision", "fp8", "precision: one of fp32, bf16"),
     ("model", {"width": 0.5}, "model: a mapping with an 'arch' key"),
+    ("model", {"arch": "alexnet", "widht": 0.5}, "model: unknown AlexNetConfig fields ['widht']"),
+    ("model", {"arch": "resnet"}, "model: unknown arch 'resnet'"),
+    ("model", {"arch": "alexnet", "input_size": 10}, "input_size 10 is too small for the 'small' stem"),
+    ("holdout_per_class", -1, "holdout_per_class: a whole number >= 0"),
 ])
 def test_config_values_are_checked_where_the_config_is_built(field, value, message):
     values = {"image_size": 32, field: value}

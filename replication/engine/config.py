@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from replication.models import ModelConfigError, check_spec
+
 
 # --------------------------------------------------------------------------
 # The configuration of one run
@@ -236,6 +238,10 @@ class TrainConfig:
         if self.holdout_per_class and self.stream:
             raise ConfigError("holdout_per_class: the tuning split is cut from images held in memory; "
                               "a streamed dataset (stream: true) has none")
+        try:  # the model's own arithmetic: known arch and fields, sizes that fit the family
+            check_spec(self.model, self.crop or self.image_size)
+        except ModelConfigError as error:
+            raise ConfigError(f"model: {error}") from None
         if self.stream and self.dataset == "synthetic":
             raise ConfigError("stream: True reads image files; the 'synthetic' dataset lives in memory only")
 

@@ -19,7 +19,7 @@ Convolutional Neural Networks", NIPS 2012.
 from __future__ import annotations
 
 from .alexnet import AlexNet, AlexNetConfig, feature_map_sizes
-from .build import build_model
+from .build import build_model, check_spec
 from .cifar import ConvLocalNet, Fig1Net
 from .inspect import (
     PAPER_FIG2,
@@ -57,6 +57,7 @@ __all__ = [
     "init_layer_by_layer",
     "kaiming_init",
     "build_model",
+    "check_spec",
     "layer_table",
     "count_parameters",
     "hidden_neurons",

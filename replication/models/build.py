@@ -18,11 +18,39 @@ from .alexnet import AlexNet, AlexNetConfig
 from .cifar import ConvLocalNet, Fig1Net
 from .layers import ModelConfigError
 
-__all__ = ["ARCHS", "build_model"]
+__all__ = ["ARCHS", "build_model", "check_spec"]
 
 ARCHS = {"alexnet": AlexNet, "fig1": Fig1Net, "conv_local": ConvLocalNet}
 _ARCH_ALIASES = {"fig1net": "fig1", "convlocal": "conv_local", "conv-local": "conv_local",
                  "convlocalnet": "conv_local", "alex": "alexnet"}
+
+
+def check_spec(spec: dict[str, Any], input_size: int | None = None) -> None:
+    """Check a spec without building the net: the arch is known, its arguments exist, and (AlexNet,
+    whose config does the arithmetic) the sizes fit, e.g. an input too small for the family's three
+    poolings. ``input_size`` is the crop the net will see when the spec does not say. Raises
+    :class:`ModelConfigError` naming the problem."""
+    kwargs = dict(spec)
+    arch = str(kwargs.pop("arch", "alexnet")).lower()
+    arch = _ARCH_ALIASES.get(arch, arch)
+    if arch not in ARCHS:
+        raise ModelConfigError(f"unknown arch {arch!r}; use one of {sorted(ARCHS)}")
+    if arch == "alexnet":
+        valid = {f.name for f in dataclasses.fields(AlexNetConfig)}
+        unknown = sorted(set(kwargs) - valid)
+        if unknown:
+            raise ModelConfigError(f"unknown AlexNetConfig fields {unknown}; valid: {sorted(valid)}")
+        if input_size is not None:
+            kwargs.setdefault("input_size", input_size)
+        try:
+            AlexNetConfig(**kwargs)  # validates widths, LRN, pooling and the map sizes
+        except TypeError as error:  # a value of the wrong type
+            raise ModelConfigError(str(error)) from None
+        return
+    valid = set(signature(ARCHS[arch]).parameters)
+    unknown = sorted(set(kwargs) - valid)
+    if unknown:
+        raise ModelConfigError(f"unknown {ARCHS[arch].__name__} arguments {unknown}; valid: {sorted(valid)}")
 
 
 def build_model(spec: dict[str, Any] | AlexNetConfig) -> nn.Module:
