@@ -4,8 +4,8 @@ Each notebook's runs are trained (or found in the store) in an order that makes 
 useful, each stored atomically in ``runs/<hash>/`` as it finishes; killed, a run resumes from its
 checkpoint. ``--profile smoke`` trains into the scratch store. ``--only`` picks notebooks:
 
-- ``00``: the miniature's tuning runs (``protocol.Recipe.tuning_grid`` of every dataset, on images
-  held out of the training set), Imagenette's first;
+- ``00``: the miniature, dataset by dataset (Imagenette first): the tuning grid on images held out of
+  the training set, then the baseline at every seed once the tuning confirms the recipe;
 - ``02`` (or one setting, ``02-paper`` / ``02-modern``): Fig. 1's sweeps, then the chosen rates on
   the other seeds;
 - ``03``: both halves, or ``03-cifar`` / ``03-imagenet`` (the Tiny ImageNet LRN-off and control arms;
@@ -28,7 +28,7 @@ import yaml
 from replication import profiles
 from replication.engine import runs
 from replication.engine.config import TrainConfig, config_hash
-from replication.experiments import baselines, error_rates, lrn, pooling, protocol, relu_speedup
+from replication.experiments import baselines, error_rates, lrn, miniature, pooling, protocol, relu_speedup
 from replication.experiments.baselines import BaselineConfig
 from replication.experiments.cifar import ACTIVATIONS, SETTINGS, Diverged, fig1_config, get_run, lrn_config
 from replication.experiments.imagenet import pct
@@ -148,28 +148,49 @@ def train_imagenet(params: Mapping[str, Any], only: Sequence[str], list_only: bo
             subprocess.run(["git", "commit", "-m", f"runs: {describe(config)}", "--", str(path)], check=True)
 
 
-def train_tuning(params: Mapping[str, Any], list_only: bool = False, git_commit: bool = False) -> None:
-    """Train (or find) the tuning grid of every miniature recipe (notebook 00), one run at a time."""
+def train_miniature(params: Mapping[str, Any], list_only: bool = False, git_commit: bool = False) -> None:
+    """Notebook 00's runs, dataset by dataset: the tuning grid on the held-out split, then the
+    baseline at every seed of ``params`` -- but only once the tuning confirms the recipe (its width
+    and learning rate are the grid's best, inside the grid), so that no baseline is trained with a
+    recipe the tuning has not chosen."""
     scratch = params["profile"] == "smoke"
-    order = [(recipe, config) for recipe in protocol.recipes_for(params["profile"])
-             for config in recipe.tuning_configs()]
-    for number, (recipe, config) in enumerate(order, 1):
-        path = runs.run_dir(runs.identify(config), runs.scratch_store_dir() if scratch else None)
+    store = runs.scratch_store_dir() if scratch else None
+
+    def step(label: str, config: TrainConfig, number: str) -> Any:
+        path = runs.run_dir(runs.identify(config), store)
         stored = (path / "summary.json").is_file()
-        print(f"[{number}/{len(order)}] {'stored ' if stored else 'to train'} tuning {recipe.key}: width "
-              f"{config.model['width']:g}, lr {config.lr:g}, {config.epochs} epochs ({path.name})", flush=True)
-        if list_only or stored:
+        print(f"[{number}] {'stored ' if stored else 'to train'} {label} ({path.name})", flush=True)
+        if list_only and not stored:
+            return None
+        run = runs.get(config, progress=not stored, device=params["device"], scratch=scratch)
+        if not stored:
+            check = protocol.stopping_check([row["val_top1"] for row in run.history])
+            print(f"    top-1 {pct(run.summary['val_top1']):.1f}% ({'held-out part of train' if config.holdout_per_class else 'val'}), "
+                  f"last {check['window']} epochs gained {pct(check['gain']):.2f} points; "
+                  f"{run.summary['train_seconds'] / 60:.1f} min -> {run.path}", flush=True)
+            if git_commit and not scratch:
+                subprocess.run(["git", "add", str(run.path)], check=True)
+                subprocess.run(["git", "commit", "-q", "-m", f"runs: {label} ({run.hash})", "--", str(run.path)],
+                               check=True)
+        return run
+
+    for recipe in protocol.recipes_for(params["profile"]):
+        tuning = []
+        for i, config in enumerate(recipe.tuning_configs(), 1):
+            tuning.append(step(f"tuning {recipe.key}: width {config.model['width']:g}, lr {config.lr:g}, "
+                               f"{config.epochs} epochs", config, f"{recipe.key} tuning {i}/{len(recipe.tuning_grid)}"))
+        if any(run is None for run in tuning):
+            continue  # --list: the grid is not complete, nothing to confirm
+        best = miniature.best_of(tuning)
+        if miniature.grid_point(best) != {"width": recipe.width, "lr": recipe.lr} or miniature.at_grid_edge(best, tuning):
+            print(f"    {recipe.key}: the tuning grid's best is {miniature.grid_point(best)}"
+                  f"{' at the edge of the grid (extend the grid)' if miniature.at_grid_edge(best, tuning) else ''}, "
+                  f"the recipe says width {recipe.width:g}, lr {recipe.lr:g}: update protocol.py before its "
+                  "baselines are trained", flush=True)
             continue
-        run = runs.get(config, progress=True, device=params["device"], scratch=scratch)
-        check = protocol.stopping_check([row["val_top1"] for row in run.history])
-        print(f"    held-out top-1 {pct(run.summary['val_top1']):.1f}%, last {check['window']} epochs gained "
-              f"{pct(check['gain']):.2f} points; {run.summary['train_seconds'] / 60:.1f} min -> {run.path}",
-              flush=True)
-        if git_commit and not scratch:
-            subprocess.run(["git", "add", str(run.path)], check=True)
-            subprocess.run(["git", "commit", "-q", "-m", f"runs: tuning {recipe.key} width "
-                            f"{config.model['width']:g} lr {config.lr:g} ({run.hash})", "--", str(run.path)],
-                           check=True)
+        for i, seed in enumerate(params["seeds"], 1):
+            step(f"baseline {recipe.key}: seed {seed}, {recipe.epochs} epochs", recipe.config(seed),
+                 f"{recipe.key} baseline {i}/{len(params['seeds'])}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -191,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         params["seeds"] = yaml.safe_load(args.seeds)
     only = set(args.only)
     if "00" in only:
-        train_tuning(params, args.list, args.git_commit)
+        train_miniature(params, args.list, args.git_commit)
     if not args.list and only & {"02", "02-paper", "02-modern", "03", "03-cifar"}:
         train_cifar(params, only, log=lambda *a: print(*a, flush=True))
     if only & {"03", "03-imagenet", "04", "05"}:
