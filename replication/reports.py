@@ -91,13 +91,14 @@ def provenance(parameters: Mapping[str, Any], started: float | None = None,
 # ---------------------------------------------------------------------------
 
 def verdict_table(entries: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Claim, paper, source, measured, scale and status as rounded strings, one row a claim.
+    """Claim, paper, source, measured, the smallest effect the seeds detect (80% power), scale and
+    status as rounded strings, one row a claim.
 
     No times, paths or versions: nbval compares this table between the
     committed report and a fresh execution.
     """
     rows = [entry_strings(e) for e in entries]
-    columns = ["claim", "paper", "source", "measured", "scale", "status"]
+    columns = ["claim", "paper", "source", "measured", "detectable", "scale", "status"]
     return pd.DataFrame(rows, columns=columns).set_index("claim")
 
 

@@ -147,7 +147,7 @@ def format_measurement(measurement: Mapping[str, Any] | None, unit: str) -> str:
     """The measured value, with its 95% interval and seed count when it has them."""
     if measurement is None:
         return "—"
-    text = format_value(measurement["value"], unit)
+    text = bound_prefix(measurement) + format_value(measurement["value"], unit)
     seeds = measurement.get("seeds") or []
     if measurement.get("ci95"):
         low, high = measurement["ci95"]
@@ -155,3 +155,22 @@ def format_measurement(measurement: Mapping[str, Any] | None, unit: str) -> str:
     if seeds:
         text += f" ({len(seeds)} seed{'s' if len(seeds) != 1 else ''})"
     return text
+
+
+def bound_prefix(measurement: Mapping[str, Any]) -> str:
+    """"≥ " when the measurement is a lower bound (a censored run in its numerator group: Fig. 1's tanh
+    never reached 25% within its epoch cap), "≤ " when an upper bound (censored denominator), "" otherwise."""
+    censored = measurement.get("censored") or {}
+    numerator, denominator = any(censored.get("a") or ()), any(censored.get("b") or ())
+    if numerator and not denominator:
+        return "≥ "
+    if denominator and not numerator:
+        return "≤ "
+    return "censored both ways: " if numerator and denominator else ""
+
+
+def format_detectable(measurement: Mapping[str, Any] | None, unit: str) -> str:
+    """The smallest effect the measurement's seeds detect with 80% power (two-sided, 5%), or "—"."""
+    if not measurement or measurement.get("detectable") is None:
+        return "—"
+    return format_value(measurement["detectable"], unit).lstrip("+")

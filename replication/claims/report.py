@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from replication.claims.registry import (KINDS, claims_for, format_measurement, get_claim, recompute_statuses,
-                                         verdict)
+from replication.claims.registry import (KINDS, claims_for, format_detectable, format_measurement, get_claim,
+                                         recompute_statuses, verdict)
 from replication.claims.rules import STATUSES
 from replication.claims.stats import plain
 from replication.paths import atomic_write_text
@@ -176,6 +176,7 @@ def entry_strings(entry: Mapping[str, Any]) -> dict[str, str]:
         "paper": entry["paper"]["display"],
         "source": source_text(entry["paper"]["source"]),
         "measured": format_measurement(entry["measured"], entry["unit"]),
+        "detectable": format_detectable(entry["measured"], entry["unit"]),
         "scale": format_scale(entry["scale"]),
         "status": entry["status"],
     }
