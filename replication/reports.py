@@ -29,6 +29,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import pandas as pd
+import torch
 
 from replication import __version__, claims, profiles
 # Importing the notebooks' experiment modules registers every claim: the report checks each
@@ -61,8 +62,6 @@ def provenance(parameters: Mapping[str, Any], started: float | None = None,
     ``started`` is a ``time.perf_counter()`` reading; the wall time runs from
     it to now.
     """
-    import torch
-
     commit, dirty = git_state()
     gpu = None
     if torch.cuda.is_available():

@@ -25,6 +25,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from replication.data.augment import BatchAugmenter, as_nchw_uint8
@@ -428,8 +429,6 @@ def plot_conv1_kernels(model_or_weights, ncols: int = 16, title: str | None = No
     (not registered with pyplot, so a notebook shows it once when it is the cell's
     value; ``fig.savefig(path)`` writes it).
     """
-    from matplotlib.figure import Figure
-
     towers = conv1_kernels(model_or_weights)
     statistics = [kernel_colour_statistic(w) for w in towers]
     rows_per_tower = [max(1, -(-len(w) // ncols)) for w in towers]

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from replication import data
 
@@ -73,8 +74,6 @@ class Run:
     @property
     def metrics(self):
         """Per-epoch metrics as a pandas DataFrame (one row per epoch)."""
-        import pandas as pd
-
         return pd.DataFrame(self.history)
 
     @property

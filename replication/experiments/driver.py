@@ -148,11 +148,13 @@ def train_imagenet(params: Mapping[str, Any], only: Sequence[str], list_only: bo
             subprocess.run(["git", "commit", "-m", f"runs: {describe(config)}", "--", str(path)], check=True)
 
 
-def train_miniature(params: Mapping[str, Any], list_only: bool = False, git_commit: bool = False) -> None:
-    """Notebook 00's runs, dataset by dataset: the tuning grid on the held-out split, then the
-    baseline at every seed of ``params`` -- but only once the tuning confirms the recipe (its width
-    and learning rate are the grid's best, inside the grid), so that no baseline is trained with a
-    recipe the tuning has not chosen."""
+def train_miniature(params: Mapping[str, Any], list_only: bool = False, git_commit: bool = False,
+                    arms: Sequence[str] = (), datasets: Sequence[str] | None = None) -> None:
+    """The protocol's runs, dataset by dataset: the tuning grid on the held-out split, then, seed by
+    seed, the baseline and each of ``arms`` -- but only once the tuning confirms the recipe (its
+    width and learning rate are the grid's best, inside the grid), so that no baseline or arm is
+    trained with a recipe the tuning has not chosen. Seed by seed, so that every finished seed adds
+    a complete pair to each claim. ``datasets``: recipe keys to train (default: all)."""
     scratch = params["profile"] == "smoke"
     store = runs.scratch_store_dir() if scratch else None
 
@@ -174,7 +176,12 @@ def train_miniature(params: Mapping[str, Any], list_only: bool = False, git_comm
                                check=True)
         return run
 
+    unknown = sorted(set(arms) - set(protocol.ARMS))
+    if unknown:
+        raise SystemExit(f"unknown arm(s) {unknown}; known: {', '.join(protocol.ARMS)}")
     for recipe in protocol.recipes_for(params["profile"]):
+        if datasets and recipe.key not in datasets:
+            continue
         tuning = []
         for i, config in enumerate(recipe.tuning_configs(), 1):
             tuning.append(step(f"tuning {recipe.key}: width {config.model['width']:g}, lr {config.lr:g}, "
@@ -188,9 +195,11 @@ def train_miniature(params: Mapping[str, Any], list_only: bool = False, git_comm
                   f"the recipe says width {recipe.width:g}, lr {recipe.lr:g}: update protocol.py before its "
                   "baselines are trained", flush=True)
             continue
+        names = ["baseline", *[a for a in arms if a != "baseline"]]
         for i, seed in enumerate(params["seeds"], 1):
-            step(f"baseline {recipe.key}: seed {seed}, {recipe.epochs} epochs", recipe.config(seed),
-                 f"{recipe.key} baseline {i}/{len(params['seeds'])}")
+            for arm in names:
+                step(f"{arm} {recipe.key}: seed {seed}, {recipe.epochs} epochs", recipe.config(seed, arm),
+                     f"{recipe.key} seed {i}/{len(params['seeds'])}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -204,6 +213,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", default=None, help="YAML list overriding the profile's seeds, e.g. '[0, 1]'")
     parser.add_argument("--list", action="store_true",
                         help="print the ImageNet-protocol runs, stored or not, and exit")
+    parser.add_argument("--arms", nargs="*", default=[], metavar="ARM",
+                        help=f"with --only 00: also train these ablation arms beside each baseline seed "
+                             f"({', '.join(a for a in protocol.ARMS if a != 'baseline')})")
+    parser.add_argument("--datasets", nargs="*", default=None, metavar="KEY",
+                        help="with --only 00: only these recipes (imagenette, tiny; default: all)")
     parser.add_argument("--git-commit", action="store_true",
                         help="git add + commit each ImageNet-protocol run folder as soon as it is stored")
     args = parser.parse_args(argv)
@@ -212,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         params["seeds"] = yaml.safe_load(args.seeds)
     only = set(args.only)
     if "00" in only:
-        train_miniature(params, args.list, args.git_commit)
+        train_miniature(params, args.list, args.git_commit, args.arms, args.datasets)
     if not args.list and only & {"02", "02-paper", "02-modern", "03", "03-cifar"}:
         train_cifar(params, only, log=lambda *a: print(*a, flush=True))
     if only & {"03", "03-imagenet", "04", "05"}:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 import numpy as np
+import pandas as pd
 
 from replication.engine.config import TrainConfig
 
@@ -165,8 +166,6 @@ def recipes_for(profile: str) -> tuple[Recipe, ...]:
 
 def recipe_table(profile: str):
     """The baseline recipe of each dataset at ``profile``, one row a dataset (what notebook 00 tunes)."""
-    import pandas as pd  # display only: the recipes themselves need no pandas
-
     rows = []
     for recipe in recipes_for(profile):
         config = recipe.config(0)
