@@ -1,7 +1,8 @@
 """Command line: ``python -m replication <command> ...``.
 
-Each command lives in the module that owns that part of the paper; this file
-only wires them together, importing lazily so ``--help`` stays fast.
+Each command is a module of replication/cli/ (its argparse and printing; the work
+stays in the library); this file only wires them together, importing lazily so
+``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from replication.paths import env_flag
 
 # command -> (module, one-line help)
 COMMANDS = {
-    "data": ("replication.data", "list, check and prepare the datasets (Section 2)"),
+    "data": ("replication.cli.data", "list, check and prepare the datasets (Section 2)"),
     "train": ("replication.cli.train", "train one configuration (Section 5)"),
-    "bench": ("replication.bench", "measure training and data-path speed on this machine"),
-    "reproduce": ("replication.reproduce", "execute the claim notebooks into reports/<profile>/"),
+    "bench": ("replication.cli.bench", "measure training and data-path speed on this machine"),
+    "reproduce": ("replication.cli.reproduce", "execute the claim notebooks into reports/<profile>/"),
 }
 
 EPILOG = """\
@@ -64,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
-    """The package's own errors: each message already names the problem and its fix."""
+    """The package's own errors: each message already names the problem and its fix. Imported
+    here, not at the top, so that ``--help`` does not pay for torch's start-up."""
     from replication.data import DataError
     from replication.engine.checkpoints import CheckpointError
     from replication.engine.runs import RunNotStoredError, StoreError

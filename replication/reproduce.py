@@ -1,24 +1,14 @@
-"""Execute the claim notebooks into reports/<profile>/ (papermill), then rebuild the index.
+"""Executing the claim notebooks (papermill) into reports/<profile>/, then rebuilding the index.
 
-  python -m replication reproduce                       every notebook, cpu profile
-  python -m replication reproduce --profile smoke       the CI scale (make smoke)
-  python -m replication reproduce --only 01 03          some notebooks, by number
-  python -m replication reproduce -p seeds "[0, 1]"     override a parameter (YAML value)
-  python -m replication reproduce --index-only          only regenerate reports/README.md
-
-Each notebook notebooks/NN_topic.ipynb runs with the parameters of
-profiles/<profile>.yaml (as `papermill -f` would pass them) on the `python3`
-kernel, which must be this environment's ipykernel. It runs in a staging
-folder under build/; only when every cell succeeds are the executed notebook,
-its claims JSON and its PNG figures moved into reports/<profile>/. A failed
-notebook leaves the previous report in place, is kept under build/failed/ for
-inspection, and makes the command exit non-zero, naming the notebook and the
-cell.
+Choosing the notebooks and their profile's parameters, checking the kernel, running
+each notebook in a staging folder under build/ and publishing it only when every cell
+succeeds (a failed one is kept under build/failed/). The command line,
+`python -m replication reproduce`, is replication/cli/reproduce.py.
 """
 
 from __future__ import annotations
 
-import argparse
+import json
 import os
 import shutil
 import sys
@@ -99,7 +89,7 @@ def kernel_problem() -> str | None:
     (ipykernel's native spec, installed in the venv's share/jupyter) with the
     interpreter that launches it, i.e. this one.
     """
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel  # lazily: the optional notebooks extra
 
     try:
         spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
@@ -140,7 +130,7 @@ def _publish(staging: Path, stem: str, target: Path) -> None:
 def execute(notebook: Path, profile: str, parameters: dict[str, Any], reports_dir: Path = REPORTS_DIR,
             build_dir: Path = BUILD_DIR, cell_timeout: int | None = None) -> Outcome:
     """Run one notebook with papermill into a staging folder; publish it only on success."""
-    import papermill
+    import papermill  # lazily: the optional notebooks extra, and seconds of start-up
     from papermill.exceptions import PapermillExecutionError
 
     stem = notebook.stem
@@ -190,7 +180,7 @@ def mark_portable_cells_only(path: Path) -> int:
     ``portable`` ones (and those that say what nbval should do in a comment); returns how
     many were tagged. For reports that train again when re-executed: nbval then checks
     that each of their cells runs, and compares only what holds on every CPU."""
-    import nbformat
+    import nbformat  # lazily: the optional notebooks extra
 
     notebook = nbformat.read(str(path), as_version=4)
     tagged = 0
@@ -217,8 +207,6 @@ def _keep_failed(output: Path, folder: Path) -> Path | None:
 
 
 def _summary(json_path: Path) -> str:
-    import json
-
     entries = json.loads(json_path.read_text())["claims"]
     counts: dict[str, int] = {}
     for entry in entries:
@@ -255,7 +243,7 @@ def reproduce(profile: str = "cpu", only: Sequence[str] | None = None, overrides
         state = "ok" if outcome.ok else "FAILED"
         log(f"[{number}/{len(notebooks)}] {notebook.stem} {state} in {outcome.seconds:.0f} s: {outcome.message}")
         outcomes.append(outcome)
-    from replication import reports
+    from replication import reports  # lazily: it loads torch, matplotlib and pandas (see REPORT_DIR_ENV)
 
     index = reports.write_index(Path(reports_dir))
     failed = [o for o in outcomes if not o.ok]
@@ -265,31 +253,3 @@ def reproduce(profile: str = "cpu", only: Sequence[str] | None = None, overrides
             + "; ".join(o.message for o in failed))
         return 1
     return 0
-
-
-def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", default="cpu",
-                        help="profiles/<PROFILE>.yaml: smoke, cpu (default) or paper")
-    parser.add_argument("--only", nargs="+", metavar="NN",
-                        help="run only these notebooks, by number (01) or name (01_architecture)")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="override one parameter of the profile; VALUE is YAML, e.g. -p seeds '[0, 1]'")
-    parser.add_argument("--cell-timeout", type=int, default=None, metavar="SECONDS",
-                        help="fail a notebook whose cell runs longer than this (default: no limit)")
-    parser.add_argument("--list", action="store_true", help="list the notebooks and profiles, run nothing")
-    parser.add_argument("--index-only", action="store_true", help="only regenerate reports/README.md")
-
-
-def cli_main(args: argparse.Namespace) -> int:
-    if args.list:
-        for notebook in find_notebooks():
-            print(notebook.relative_to(REPO))
-        print("profiles:", ", ".join(profiles.available_profiles()))
-        return 0
-    if args.index_only:
-        from replication import reports
-
-        print(f"index: {reports.write_index(REPORTS_DIR)}")
-        return 0
-    return reproduce(args.profile, args.only, [tuple(p) for p in args.parameter],
-                     cell_timeout=args.cell_timeout, log=lambda line: print(line, flush=True))

@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from replication import data
+from replication.cli import data as data_cli
 from replication.data import archives, layouts
 from replication.data import (
     ChecksumError,
@@ -437,8 +438,8 @@ def test_cli_list_prepare_verify(tmp_path, no_mirrors, capsys):
 
     def main(argv):  # the data command alone, without importing the other commands
         parser = argparse.ArgumentParser()
-        data.cli_add_arguments(parser)
-        return data.cli_main(parser.parse_args(argv[1:]))
+        data_cli.cli_add_arguments(parser)
+        return data_cli.cli_main(parser.parse_args(argv[1:]))
 
     make_cifar_batches(tmp_path / "cifar-10-batches-py")
     assert replication_main(["data", "--root", str(tmp_path), "list"]) == 0
@@ -516,7 +517,7 @@ def test_a_damaged_decoded_cache_is_decoded_again(tmp_path, damage, capsys):
     if damage == "truncate":
         cache_file.write_bytes(bytes(raw[: len(raw) // 2]))
         spec = data.get_spec("cifar10-jpeg")
-        assert "cached" not in data.variant_state(spec, spec.variant("sample"), tmp_path)
+        assert "cached" not in data_cli.variant_state(spec, spec.variant("sample"), tmp_path)
     else:
         raw[-5] ^= 0xFF
         cache_file.write_bytes(bytes(raw))

@@ -38,7 +38,8 @@ def source(cell) -> str:
 # --------------------------------------------------------------------------- the notebooks
 
 def test_there_are_notebooks():
-    assert [p.name for p in NOTEBOOKS][:1] == ["01_architecture.ipynb"]
+    names = [p.name for p in NOTEBOOKS]
+    assert names[:2] == ["00_miniature.ipynb", "01_architecture.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

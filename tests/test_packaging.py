@@ -105,3 +105,14 @@ def test_boolean_settings_have_one_strict_parser(monkeypatch):
     monkeypatch.setenv("REPLICATION_STORE_READONLY", "sometimes")
     with pytest.raises(ValueError, match="REPLICATION_STORE_READONLY='sometimes'"):
         env_flag("REPLICATION_STORE_READONLY")
+
+
+def test_a_wheel_holds_every_subpackage():
+    """A non-editable install ships every package under replication/ (``packages = ["replication"]``
+    alone would leave out data/, models/, engine/... and break every import)."""
+    from setuptools import find_packages
+
+    include = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    found = set(find_packages(where=str(REPO), include=include))
+    on_disk = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "replication").rglob("__init__.py")}
+    assert on_disk <= found and {"replication.data", "replication.engine", "replication.claims"} <= on_disk

@@ -12,27 +12,21 @@ where things live:
   ImageNet    $REPLICATION_IMAGENET or --path: a folder with train/<wnid>/ and val/<wnid>/
               (ILSVRC-2012, which you obtain from image-net.org; never extracted by us)
 
-examples:
-  python -m replication data list                          every dataset, its variants and state
-  python -m replication data prepare cifar10-jpeg          extract + cache train and test
-  python -m replication data prepare tiny-imagenet-200 --size 32
-  python -m replication data prepare cifar10 --download    fetch the official CIFAR-10 (online)
-  python -m replication data verify                        re-hash archives, recount images
+command line: `python -m replication data {list,prepare,verify}` (replication/cli/data.py,
+whose docstring, the text of `python -m replication data --help`, has examples)
 
 Images are resized only when a size other than the native one is asked for, the
 way Section 2 of the paper does it: shorter side to the size, then the central
 square crop.
 """
 
-# What each module holds (each imports only modules listed above it). This is a comment, not
-# part of the docstring, because the docstring is the text of `python -m replication data --help`:
+# What each module holds (each imports only modules listed above it):
 #   registry   the errors, Archive/Variant/DatasetSpec and the DATASETS table, get_spec
 #   layouts    the layout parsers (image tree, Tiny ImageNet, CIFAR batches), class names,
 #              whether an extracted folder holds a release
 #   archives   checksums, atomic extraction, download, locating a release, the not-found message
 #   cache      the decode-once uint8 caches and Section 2's resize, choosing a release,
 #              prepare, load_split, list_split, FileDataset, image_dataset
-#   cli        `python -m replication data {list,prepare,verify}`
 #   sample     `python -m replication.data.sample`: cuts the committed sample (data/sample/)
 #
 # The package's public names (and _variant_order, which the tests call), so that
@@ -42,7 +36,6 @@ from replication.data.archives import Located, extract_archive, locate, verify_a
 from replication.data.cache import (CACHE_FORMAT, RESIZE_RULE, FileDataset, ImageSplit, _variant_order,  # noqa: F401
                                     cache_dir, decode_image, folder_fingerprint, identify, image_dataset,
                                     list_split, load_split, prepare, subset_per_class)
-from replication.data.cli import cli_add_arguments, cli_main, variant_state  # noqa: F401
 from replication.data.layouts import (IMAGE_EXTENSIONS, IMAGENETTE_WORDS, LAYOUTS, Listing,  # noqa: F401
                                       parse_cifar_batches, parse_image_tree, parse_tiny_imagenet)
 from replication.data.registry import (DATASETS, SAMPLE_LABEL, Archive, ChecksumError, CorruptArchiveError,  # noqa: F401

@@ -1,10 +1,34 @@
-"""`python -m replication data {list,prepare,verify}`: the datasets' state, preparing, re-checking.
+"""Datasets (paper Section 2): where they come from, where they go, how they are decoded.
 
-``list`` prints every dataset and release with where it is (cached sizes, extracted
-folder, archive and whether its checksum was verified) or how to get it;
-``prepare`` extracts a release and decodes its train and test caches; ``verify``
-re-hashes archives, recounts the images of extracted folders and checks caches.
+Every dataset is read from an archive or folder, checked, extracted once into the
+writable data root, and decoded once into a uint8 array cache [N, H, W, 3]; later
+loads memory-map that cache, so no JPEG is decoded twice.
+
+where things live:
+  data root   $REPLICATION_DATA (default: <repo>/data), writable: extracted folders,
+              decoded caches (<root>/cache/<variant>/<split>-<size>px.npy), checksum stamps
+  mirrors     $REPLICATION_MIRRORS, folders of read-only archives separated by ':'
+              (e.g. ../shared/data); archives there are never written to
+  ImageNet    $REPLICATION_IMAGENET or --path: a folder with train/<wnid>/ and val/<wnid>/
+              (ILSVRC-2012, which you obtain from image-net.org; never extracted by us)
+
+examples:
+  python -m replication data list                          every dataset, its variants and state
+  python -m replication data prepare cifar10-jpeg          extract + cache train and test
+  python -m replication data prepare tiny-imagenet-200 --size 32
+  python -m replication data prepare cifar10 --download    fetch the official CIFAR-10 (online)
+  python -m replication data verify                        re-hash archives, recount images
+
+Images are resized only when a size other than the native one is asked for, the
+way Section 2 of the paper does it: shorter side to the size, then the central
+square crop.
 """
+
+# `list` prints every dataset and release with where it is (cached sizes, extracted
+# folder, archive and whether its checksum was verified) or how to get it; `prepare`
+# extracts a release and decodes its train and test caches; `verify` re-hashes
+# archives, recounts the images of extracted folders and checks caches. (A comment: the
+# docstring above is the text of `python -m replication data --help`.)
 
 from __future__ import annotations
 
