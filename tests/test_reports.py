@@ -206,7 +206,8 @@ def test_schema_rejects_a_status_outside_the_list(report):
 def test_verdict_table_holds_rounded_strings_only(report):
     report.record_all(architecture.measure_architecture())
     table = report.verdict_table()
-    assert list(table.columns) == ["paper", "source", "measured", "scale", "status"]
+    assert list(table.columns) == ["paper", "source", "measured", "detectable", "scale", "status"]
+    assert table.loc["arch.params", "detectable"] == "—"  # an exact count has no seeds
     assert table.loc["arch.params", "measured"] == "60,965,224"
     assert table.loc["arch.neurons_per_layer", "status"] == "not reproduced"
     text = table.to_string()
@@ -255,7 +256,12 @@ def test_render_index_rows_and_times(tmp_path):
         path.write_text(json.dumps(report))
     text = reports.write_index(tmp_path).read_text()
     assert text.index("## Profile `cpu`") < text.index("## Profile `smoke`")
-    assert "| `arch.params` The network has 60 million parameters | 60 million (Abstract, Sec. 1) | 60,965,224 |" in text
+    assert ("| `arch.params` The network has 60 million parameters | claim | 60 million (Fig. 2's layers: "
+            "60,965,224) (Abstract, Sec. 1) | 60,965,224 |") in text
+    # checks of the package's construction and the paper's errata are tallied apart from its claims
+    assert "- 2 paper claims: 2 reproduced." in text
+    assert "- 3 checks of the package's construction: 3 reproduced." in text
+    assert "- 1 erratum of the paper: 1 not reproduced." in text
     assert "(cpu/01_architecture.ipynb)" in text and "(smoke/01_architecture.ipynb)" in text
     assert "| cpu | **total** | **2.5 min** |" in text and "| smoke | **total** | **12 s** |" in text
     assert text.count("| reproduced |") == 10 and text.count("| not reproduced |") == 2

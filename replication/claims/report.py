@@ -257,17 +257,20 @@ def _minutes(seconds: float | None) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-TALLY_TITLES = {"claim": "paper claims", "check": "checks of the package's construction",
-                "erratum": "errata of the paper", "variant": "variants beyond the paper"}
+TALLY_TITLES = {"claim": ("paper claim", "paper claims"),
+                "check": ("check of the package's construction", "checks of the package's construction"),
+                "erratum": ("erratum of the paper", "errata of the paper"),
+                "variant": ("variant beyond the paper", "variants beyond the paper")}
 
 
 def tally_lines(entries: Sequence[Mapping[str, Any]]) -> list[str]:
     """One line per kind: how many entries of that kind, by status ("12 paper claims: 5 reproduced...")."""
     lines = []
-    for kind, title in TALLY_TITLES.items():
+    for kind, (one, many) in TALLY_TITLES.items():
         of_kind = [e for e in entries if e.get("kind", "claim") == kind]
         if not of_kind:
             continue
+        title = one if len(of_kind) == 1 else many
         counts = {s: sum(e["status"] == s for e in of_kind) for s in STATUSES}
         summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         lines.append(f"- {len(of_kind)} {title}: {summary}.")

@@ -77,7 +77,9 @@ def migrate_run(folder: Path, dry_run: bool = False) -> Path | None:
     summary = json.loads((folder / "summary.json").read_text())
     config = TrainConfig.from_dict(migrated_config(record["config"], summary))
     new_hash = config_hash(config)
-    if new_hash == folder.name and record["config"] == config.to_dict():
+    # fields added later with their old behaviour as default (holdout_per_class, layer_seeds ...) are
+    # filled in on load and leave the hash alone: such a run needs no move
+    if new_hash == folder.name and TrainConfig.from_dict(record["config"]) == config:
         return None
     target = folder.parent / new_hash
     if dry_run:
