@@ -14,7 +14,7 @@ import hashlib
 import numpy as np
 import torch
 
-STREAM_INIT, STREAM_SHUFFLE, STREAM_AUGMENT, STREAM_DROPOUT = range(4)
+STREAM_INIT, STREAM_SHUFFLE, STREAM_AUGMENT, STREAM_DROPOUT, STREAM_LIGHTING = range(5)
 
 
 def derive_seed(seed: int, epoch: int, stream: int, rank: int = 0) -> int:

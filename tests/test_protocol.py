@@ -14,7 +14,7 @@ from replication.data.splits import hold_out, synthetic_split
 from replication.engine import evaluate
 from replication.engine.trainer import Trainer
 from replication.experiments import protocol
-from replication.seeds import STREAM_AUGMENT, generator
+from replication.seeds import STREAM_AUGMENT, STREAM_LIGHTING, generator
 
 # A recipe the size of a unit test: the synthetic dataset, the 28 px family at width 1/8.
 TOY = replace(protocol.CPU_TINY, dataset="synthetic", data_variant=None, width=0.125, epochs=3,
@@ -45,6 +45,20 @@ def test_arms_are_paired_with_the_baseline_by_seed(arm, changed):
     assert not torch.equal(weights[0]["body.conv1.weight"], trainer("baseline", seed=4).module.body.conv1.weight)
 
 
+def test_an_arm_without_lighting_keeps_every_crop_and_flip():
+    """Lighting draws from its own stream (``lighting_stream``): turning it off leaves the crop and
+    flip stream where the baseline's is, batch after batch. With one shared stream it would not."""
+    for separate in (True, False):
+        trainers = [Trainer(TOY.config(3, arm).replace(lighting_stream=separate), data=(TRAIN, VAL))
+                    for arm in ("baseline", "no_lighting")]
+        streams = [generator(3, 1, STREAM_AUGMENT) for _ in trainers]
+        for t, stream in zip(trainers, streams):
+            lighting = generator(3, 1, STREAM_LIGHTING) if separate else None
+            for start in (0, 16, 32):
+                t.prepare(TRAIN.images[start:start + 16], stream, lighting)
+        assert torch.equal(streams[0].get_state(), streams[1].get_state()) is separate
+
+
 def test_layer_seeds_keep_unchanged_layers_when_a_layer_changes_shape():
     """One stream per layer: one tower instead of two changes conv2, conv4 and conv5's shapes
     (they then see both halves) and leaves conv1, conv3 and FC6-FC8 at the same initial weights.
@@ -67,6 +81,8 @@ def test_arm_deltas_and_tuning_configs():
     assert protocol.CPU_TINY.config(0, "lrn_scale_only").model["lrn_alpha"] == 0.0
     assert protocol.CPU_TINY.config(0, "non_overlapping").model["pooling"] == "non_overlapping"
     assert not protocol.CPU_TINY.config(0, "no_lrn").save_val_probs  # only the baseline's feed ensembles
+    assert protocol.CPU_TINY.config(0, "no_lighting").lighting_std == 0.0
+    assert protocol.CPU_TINY.config(0).lighting_stream and not protocol.CPU_TINY.config(0, tuning=True).lighting_stream
     with pytest.raises(ValueError, match="unknown arm 'no_dropout_typo'"):
         protocol.CPU_TINY.config(0, "no_dropout_typo")
     tuning = protocol.CPU_NETTE.tuning_configs()

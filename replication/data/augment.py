@@ -437,8 +437,10 @@ class BatchAugmenter:
             x = x.div_(self.scale)
         return self._finish_layout(x)
 
-    def __call__(self, batch, generator: torch.Generator) -> Tensor:
-        """Training views: a random crop, flip and lighting draw per image."""
+    def __call__(self, batch, generator: torch.Generator, lighting_generator: torch.Generator | None = None) -> Tensor:
+        """Training views: a random crop, flip and lighting draw per image. The lighting coefficients
+        come from ``lighting_generator`` when given (so that turning lighting off leaves every crop
+        and flip as it was: paired arms), else from ``generator`` after the crops."""
         if not isinstance(generator, torch.Generator):
             raise TypeError("BatchAugmenter needs an explicit torch.Generator (so a resumed run repeats its draws)")
         x = self._prepare(batch)
@@ -447,7 +449,7 @@ class BatchAugmenter:
         centred = x.to(torch.float32).sub_(self._mean(x))  # subtract the full-size mean image, then crop
         out = crop_batch(centred, tops, lefts, flips, self.crop)
         if self.lighting_std:
-            alphas = draw_alphas(n, self.lighting_std, generator)
+            alphas = draw_alphas(n, self.lighting_std, lighting_generator or generator)
             _add_lighting(out, lighting_shift(alphas, self.eigvals, self.eigvecs, self.eigen_scale))
         return self._finish(out)
 

@@ -87,6 +87,9 @@ FIELD_HELP = {
                      "else centre), for ensembles (Section 6; 0: off)",
     "save_val_probs": "store every validation image's full softmax output (ten-crop when ten_crop, else centre) "
                       "as float16, so that ensembles average complete predictions (Section 6)",
+    "lighting_stream": "draw PCA lighting's coefficients from a random stream of their own, so that an arm "
+                       "without lighting keeps every crop and flip of the baseline (paired arms); false: after "
+                       "the crops, from the augmentation stream",
     "holdout_per_class": "tuning: hold this many images a class out of the training set (drawn by subset_seed) "
                          "and validate on them instead of the val split, which the run then never reads, so "
                          "that a recipe is chosen without looking at val (0: off, validate on val)",
@@ -103,7 +106,7 @@ class ConfigError(ValueError):
 # Smallest image side any net here accepts; each model checks its own family's minimum when built.
 MIN_IMAGE_SIZE = 8
 _BOOLEAN_FIELDS = ("flip", "mean_subtraction", "channels_last", "ten_crop", "save_conv1", "per_class_error",
-                   "stream", "layer_seeds", "save_val_probs")
+                   "stream", "layer_seeds", "save_val_probs", "lighting_stream")
 _INT_FIELDS = {"threads": 1, "subset_seed": 0, "batch_size": 1, "patience": 0, "max_lr_drops": 0, "epochs": 1,
                "extra_epochs": 0, "seed": 0, "neighbours_k": 0, "neighbour_queries": 0, "train_eval_images": 0,
                "save_val_topk": 0, "holdout_per_class": 0}
@@ -199,6 +202,7 @@ class TrainConfig:
     holdout_per_class: int = 0
     layer_seeds: bool = False
     save_val_probs: bool = False
+    lighting_stream: bool = False
 
     def __post_init__(self):
         """Check every field's type and range where the config is built; each message names the field."""
@@ -283,7 +287,7 @@ HASH_BASE: dict[str, Any] = {
     "per_class_error": False,
     "stream": False, "stats_images": None, "train_eval_images": 0, "save_val_topk": 0, "init": "model",
     "data_variant": None, "data_fingerprint": None, "threads": 2,
-    "holdout_per_class": 0, "layer_seeds": False, "save_val_probs": False,
+    "holdout_per_class": 0, "layer_seeds": False, "save_val_probs": False, "lighting_stream": False,
 }
 
 

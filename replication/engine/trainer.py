@@ -47,8 +47,8 @@ from replication.engine.config import TrainConfig, canonical_json, config_hash
 from replication.engine.optim import LRSchedule, PaperSGD
 from replication.paths import cache_dir
 from replication.provenance import bf16_is_native, environment, git_state
-from replication.seeds import (STREAM_AUGMENT, STREAM_DROPOUT, STREAM_INIT, STREAM_SHUFFLE, derive_seed, generator,
-                               layer_seed)
+from replication.seeds import (STREAM_AUGMENT, STREAM_DROPOUT, STREAM_INIT, STREAM_LIGHTING, STREAM_SHUFFLE,
+                               derive_seed, generator, layer_seed)
 from replication.data.splits import Split, StreamSplit, load_data, stream_batches, stream_stats
 
 # --------------------------------------------------------------------------
@@ -175,16 +175,18 @@ class Trainer:
 
     # -- one step -------------------------------------------------------------
 
-    def prepare(self, images_uint8: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    def prepare(self, images_uint8: torch.Tensor, generator: torch.Generator | None,
+                lighting_generator: torch.Generator | None = None) -> torch.Tensor:
         """uint8 NHWC batch -> augmented float32 NCHW (train) or centre crop (generator None)."""
         images_uint8 = images_uint8.to(self.device, non_blocking=True)
-        x = self.augmenter(images_uint8, generator) if generator is not None else self.augmenter.center(images_uint8)
+        x = (self.augmenter(images_uint8, generator, lighting_generator) if generator is not None
+             else self.augmenter.center(images_uint8))
         return x.contiguous(memory_format=self.memory_format)
 
-    def train_step(self, images_uint8: torch.Tensor, labels: torch.Tensor,
-                   generator: torch.Generator) -> tuple[float, int]:
+    def train_step(self, images_uint8: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
+                   lighting_generator: torch.Generator | None = None) -> tuple[float, int]:
         """Augment, forward (autocast), backward, update; returns (summed loss, number wrong)."""
-        x = self.prepare(images_uint8, generator)
+        x = self.prepare(images_uint8, generator, lighting_generator)
         labels = labels.to(self.device, non_blocking=True)
         with autocast(self.config.precision, self.device.type):
             logits = self.model(x)
@@ -221,6 +223,7 @@ class Trainer:
         self.model.train()
         torch.manual_seed(derive_seed(cfg.seed, epoch, STREAM_DROPOUT, self.rank))
         augment_rng = generator(cfg.seed, epoch, STREAM_AUGMENT, self.rank)
+        lighting_rng = generator(cfg.seed, epoch, STREAM_LIGHTING, self.rank) if cfg.lighting_stream else None
         order = self.epoch_indices(epoch)
         batch = max(1, cfg.batch_size // self.world)
         starts = range(0, len(order), batch)[:max_steps]
@@ -228,7 +231,7 @@ class Trainer:
         loss_sum, errors, seen = 0.0, 0, 0
         began = time.perf_counter()
         for step, (images, labels) in enumerate(bar, 1):
-            loss, wrong = self.train_step(images, labels, augment_rng)
+            loss, wrong = self.train_step(images, labels, augment_rng, lighting_rng)
             if not math.isfinite(loss):
                 raise _NonFinite(epoch, step, loss)
             loss_sum += loss

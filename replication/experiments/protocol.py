@@ -43,6 +43,8 @@ ARMS: dict[str, Arm] = {arm.name: arm for arm in (
         "the neighbouring maps (a control for Section 3.3)", model={"lrn_alpha": 0.0}),
     Arm("non_overlapping", "non-overlapping pooling, z = s = 2 (Section 3.4)",
         model={"pooling": "non_overlapping"}),
+    Arm("no_lighting", "no PCA lighting (Section 4.1); crops and flips as the baseline's",
+        config={"lighting_std": 0.0}),
 )}
 
 
@@ -94,6 +96,10 @@ class Recipe:
             train_eval_images=recipe.train_eval_images,
             holdout_per_class=recipe.holdout_per_class if tuning else 0,
             ten_crop=not tuning, save_val_probs=not tuning and arm == "baseline",
+            # lighting from its own stream, so a no-lighting arm keeps the baseline's crops and flips
+            # (the tuning runs were trained before this existed; it changes which random numbers are
+            # drawn, not the recipe)
+            lighting_stream=not tuning,
         )
         return config.replace(**delta.config) if delta.config else config
 
