@@ -82,6 +82,7 @@ def test_arm_deltas_and_tuning_configs():
     assert protocol.CPU_TINY.config(0, "non_overlapping").model["pooling"] == "non_overlapping"
     assert not protocol.CPU_TINY.config(0, "no_lrn").save_val_probs  # only the baseline's feed ensembles
     assert protocol.CPU_TINY.config(0, "no_lighting").lighting_std == 0.0
+    assert protocol.CPU_TINY.config(0, "no_dropout").model["dropout"] == 0.0
     assert protocol.CPU_TINY.config(0).lighting_stream and not protocol.CPU_TINY.config(0, tuning=True).lighting_stream
     with pytest.raises(ValueError, match="unknown arm 'no_dropout_typo'"):
         protocol.CPU_TINY.config(0, "no_dropout_typo")
@@ -151,3 +152,13 @@ def test_ensemble_over_complete_predictions_equals_a_direct_average():
     assert everyone.shape == (1,)
     with pytest.raises(ValueError, match="2..4 members"):
         evaluate.ensemble_subset_effects(members, labels, size=5)
+
+
+def test_the_one_tower_arm_is_footnote_2s_half_net():
+    """Half the kernels in conv1-conv4 (all in one tower), conv5 and the FC layers as the baseline's."""
+    base, half = (Trainer(TOY.config(0, arm), data=(TRAIN, VAL)).module for arm in ("baseline", "one_tower"))
+    for layer, ratio in (("conv1", 2), ("conv2", 2), ("conv3", 2), ("conv4", 2), ("conv5", 1)):
+        assert getattr(base.body, layer).out_channels == ratio * getattr(half.body, layer).out_channels, layer
+    assert half.body.conv2.groups == 1 and base.body.conv2.groups == 2
+    assert base.head.fc7.weight.shape == half.head.fc7.weight.shape
+    assert torch.equal(base.head.fc7.weight, half.head.fc7.weight)  # paired: an unchanged layer, same start

@@ -45,6 +45,9 @@ ARMS: dict[str, Arm] = {arm.name: arm for arm in (
         model={"pooling": "non_overlapping"}),
     Arm("no_lighting", "no PCA lighting (Section 4.1); crops and flips as the baseline's",
         config={"lighting_std": 0.0}),
+    Arm("no_dropout", "no dropout in FC6 and FC7 (Section 4.2)", model={"dropout": 0.0}),
+    Arm("one_tower", "one tower with half the kernels in conv1-conv4, conv5 and the FC layers unchanged "
+        "(Section 3.2, footnote 2)", model={"towers": 1, "half": True}),
 )}
 
 
