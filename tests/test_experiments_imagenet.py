@@ -162,7 +162,7 @@ def fake_run(seed, centre=(0.6, 0.3), ten=(0.58, 0.29), probs=None, labels=None,
                "classes": classes}
     arrays = {}
     if probs is not None:
-        from replication.engine.trainer import topk_artifacts
+        from replication.engine.evaluate import topk_artifacts
 
         arrays = topk_artifacts(probs, 10, labels)
     history = history or [{"epoch": 1, "val_top1": centre[0], "train_eval_top1": centre[0] - 0.1}]

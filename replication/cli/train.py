@@ -115,6 +115,8 @@ def cli_main(args: argparse.Namespace) -> int:
     except (NonFiniteLossError, CheckpointError, runs.RunNotStoredError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"val top-1 error {summary['val_top1']:.4f}  top-5 {summary['val_top5']:.4f}  "
+    ten_crop = (f"  ten-crop top-1 {summary['ten_crop_top1']:.4f}  top-5 {summary['ten_crop_top5']:.4f}"
+                if "ten_crop_top1" in summary else "")
+    print(f"val top-1 error {summary['val_top1']:.4f}  top-5 {summary['val_top5']:.4f}{ten_crop}  "
           f"epochs {summary['epochs']}  {summary['train_seconds']:.0f} s training")
     return 0

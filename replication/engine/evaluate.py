@@ -255,6 +255,19 @@ def ensemble_probs(member_probs: Sequence, weights: Sequence[float] | None = Non
     return (np.tensordot(weights, stacked, axes=1) / weights.sum()).astype(np.float32)
 
 
+def topk_artifacts(probs: np.ndarray, k: int, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``k`` largest softmax outputs per image (classes int16, values float16) and the labels.
+
+    Enough to average members into an ensemble (``ensemble_from_topk``) at a
+    few hundred kB a run instead of the full [N, classes] matrix.
+    """
+    probs = torch.from_numpy(np.asarray(probs, dtype=np.float32))
+    top = probs.topk(min(int(k), probs.shape[1]), dim=1)
+    return {"val_topk_classes": top.indices.numpy().astype(np.int16),
+            "val_topk_probs": top.values.numpy().astype(np.float16),
+            "val_labels": np.asarray(labels).astype(np.int16)}
+
+
 def ensemble_subset_effects(member_probs: Sequence, labels, size: int, k: int = 1, max_subsets: int = 252,
                             seed: int = 0) -> np.ndarray:
     """How much averaging ``size`` nets lowers the top-``k`` error (Section 6, Table 2), per subset.

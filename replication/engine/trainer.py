@@ -227,7 +227,8 @@ class Trainer:
         order = self.epoch_indices(epoch)
         batch = max(1, cfg.batch_size // self.world)
         starts = range(0, len(order), batch)[:max_steps]
-        bar = _progress(self._train_batches(order, starts, batch), progress, f"epoch {epoch}/{cfg.epochs}")
+        bar = _progress(self._train_batches(order, starts, batch), progress, f"epoch {epoch}/{cfg.epochs}",
+                        total=len(starts))
         loss_sum, errors, seen = 0.0, 0, 0
         began = time.perf_counter()
         for step, (images, labels) in enumerate(bar, 1):
@@ -324,12 +325,13 @@ class _NonFinite(Exception):
         self.epoch, self.step, self.value = epoch, step, value
 
 
-def _progress(iterable, enabled: bool, description: str):
+def _progress(iterable, enabled: bool, description: str, total: int | None = None):
+    """A progress bar with its total (so it shows the ETA), or the iterable itself when disabled."""
     if not enabled:
         return iterable
     from tqdm.auto import tqdm  # lazily: in a notebook kernel without ipywidgets tqdm.auto warns on import
 
-    return tqdm(iterable, desc=description, leave=False, dynamic_ncols=True)
+    return tqdm(iterable, desc=description, total=total, leave=False, dynamic_ncols=True, unit="batch")
 
 
 # --------------------------------------------------------------------------
@@ -390,8 +392,11 @@ def _train(config, checkpoint, progress, data, after_epoch, after_step, dist, de
     if dist is None:
         dist = _init_distributed()
     commit, dirty = git_state()  # the code that trains the run: provenance, not identity
+    is_main = dist is None or dist.rank == 0
+    say = print if progress and is_main else (lambda *_: None)
+    say(f"run {config_hash(config)}: loading {config.dataset}{f' ({config.data_variant})' if config.data_variant else ''}, "
+        "building the net")
     trainer = Trainer(config, data=data, dist=dist, device=device, progress=progress)
-    is_main = trainer.rank == 0
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     metrics: list[dict] = []
     if checkpoint is not None and checkpoint.exists():
@@ -437,6 +442,10 @@ def _train(config, checkpoint, progress, data, after_epoch, after_step, dist, de
             after_epoch(trainer, epoch, row)
 
     began = time.perf_counter()
+    say(f"evaluating the final net on {len(trainer.val_split):,} validation images: centre crop"
+        + (", ten crops" if config.ten_crop else "") + (", per-class errors, conv1, neighbours"
+                                                         if config.per_class_error or config.save_conv1
+                                                         or config.neighbours_k else ""))
     final = trainer.evaluate()
     summary = {"val_top1": final["top1"], "val_top5": final["top5"], "val_loss": final["loss"]}
     result = final["result"]
@@ -447,7 +456,7 @@ def _train(config, checkpoint, progress, data, after_epoch, after_step, dist, de
     artifacts = trainer.artifacts(result) if is_main else {}
     stored_probs = (ten if config.ten_crop else final)["probs"]
     if config.save_val_topk > 0 and is_main:
-        artifacts.update(topk_artifacts(stored_probs, config.save_val_topk, trainer.val_split.labels.numpy()))
+        artifacts.update(evaluate.topk_artifacts(stored_probs, config.save_val_topk, trainer.val_split.labels.numpy()))
     if config.save_val_probs and is_main:  # complete predictions, for ensembles (float16: ~0.05% rounding)
         artifacts.update(val_probs=np.asarray(stored_probs).astype(np.float16),
                          val_labels=trainer.val_split.labels.numpy().astype(np.int16))
@@ -468,19 +477,6 @@ def _train(config, checkpoint, progress, data, after_epoch, after_step, dist, de
         **environment(trainer.device),
     )
     return TrainResult(config, trainer.hash, trainer.module, metrics, summary, artifacts, checkpoint)
-
-
-def topk_artifacts(probs: np.ndarray, k: int, labels: np.ndarray) -> dict[str, np.ndarray]:
-    """The ``k`` largest softmax outputs per image (classes int16, values float16) and the labels.
-
-    Enough to average members into an ensemble (``ensemble_from_topk``) at a
-    few hundred kB a run instead of the full [N, classes] matrix.
-    """
-    probs = torch.from_numpy(np.asarray(probs, dtype=np.float32))
-    top = probs.topk(min(int(k), probs.shape[1]), dim=1)
-    return {"val_topk_classes": top.indices.numpy().astype(np.int16),
-            "val_topk_probs": top.values.numpy().astype(np.float16),
-            "val_labels": np.asarray(labels).astype(np.int16)}
 
 
 def _init_distributed():
