@@ -91,7 +91,7 @@ def test_sweep_has_three_rates_per_activation():
 
 def test_lrn_configs_use_the_papers_cifar_augmentation():
     with_, without = cifar.lrn_config(True, 0, "cpu"), cifar.lrn_config(False, 0, "cpu")
-    assert with_.model["lrn"] is True and without.model["lrn"] is False
+    assert with_.model["lrn"] == "alpha_over_n" and without.model["lrn"] is None  # cuda-convnet's convention, or none
     assert with_.replace(model=without.model) == without
     assert with_.crop == 24 and with_.flip and with_.train_per_class is None
     assert with_.lr_drop_epochs == (with_.epochs - 1,)

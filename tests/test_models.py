@@ -332,7 +332,7 @@ def test_fig1_net(activation):
     assert isinstance(model.body.act1, torch.nn.Tanh if activation == "tanh" else torch.nn.ReLU)
 
 
-@pytest.mark.parametrize("lrn", [True, False])
+@pytest.mark.parametrize("lrn", ["alpha_over_n", None])
 @pytest.mark.parametrize("size, side", [(24, 6), (32, 8)])
 def test_conv_local_net(lrn, size, side):
     torch.manual_seed(0)
@@ -372,11 +372,15 @@ def test_build_model_specs():
     model = build_model({"arch": "alexnet", "input_size": 32, "num_classes": 200, "width": 0.5})
     assert isinstance(model, AlexNet) and model.config.num_classes == 200
     assert isinstance(build_model({"arch": "fig1", "activation": "tanh"}), Fig1Net)
-    assert isinstance(build_model({"arch": "conv_local", "lrn": False}), ConvLocalNet)
+    assert isinstance(build_model({"arch": "conv_local", "lrn": None}), ConvLocalNet)
     again = build_model(model.spec)
     assert again.config == model.config
     assert AlexNet(AlexNetConfig(), input_size=32, width=0.125).config.conv1_stem == "small"  # stem follows size
-    assert AlexNetConfig(lrn=False).lrn is None and AlexNetConfig(lrn=True).lrn == "paper"
+    # one spelling of LRN everywhere: the convention's name, or None
+    with pytest.raises(ModelConfigError, match="unknown lrn True"):
+        AlexNetConfig(lrn=True)
+    with pytest.raises(ModelConfigError, match="unknown lrn False"):
+        build_model({"arch": "conv_local", "lrn": False})
 
 
 @pytest.mark.parametrize("overrides, message", [

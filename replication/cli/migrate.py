@@ -1,8 +1,9 @@
 """Migrate a run store to the current identity of a run: the stored numbers stay, the hashes move.
 
 A run's hash names everything that changes its numbers. When the identity grows
-(here: the concrete release of the data, ``data_variant``, and the CPU thread
-count, ``threads``), runs stored before carry neither field, so they must be
+(the concrete release of the data, ``data_variant``, and the CPU thread count,
+``threads``) or a spelling changes (LRN: the convention's name or None, where the
+conv-local net once took true/false), runs stored before do not match, so they must be
 renamed, never retrained by accident and never silently matched to a config they
 were not trained with. For each stored run this fills the new fields from what
 the run itself recorded, and moves the folder to the new hash:
@@ -42,9 +43,30 @@ from replication.paths import atomic_dir, atomic_write_text, store_dir
 MIRROR_RELEASES = {"cifar10-jpeg": "mirror", "tiny-imagenet-200": "32px", "imagenette2-128": "mirror"}
 
 
+def migrated_model(model: dict) -> dict:
+    """A stored model spec in today's single LRN spelling: the convention's name, or None for none
+    (the conv-local net once took ``lrn: true/false`` with a separate ``lrn_convention``, and
+    AlexNet also took ``true``/``false``/``"none"``)."""
+    spec = dict(model)
+    if "lrn" not in spec:
+        return spec
+    lrn = spec["lrn"]
+    if spec.get("arch") == "conv_local":
+        convention = spec.pop("lrn_convention", "alpha_over_n")
+        spec["lrn"] = (convention if lrn is True else None if lrn in (False, None) else lrn)
+    elif lrn is True:
+        spec["lrn"] = "paper"
+    elif lrn is False or (isinstance(lrn, str) and lrn.lower() == "none"):
+        spec["lrn"] = None
+    return spec
+
+
 def migrated_config(config: dict, summary: dict) -> dict:
-    """The stored config with the identity fields it lacked, read from what the run recorded."""
+    """The stored config with the identity fields it lacked, read from what the run recorded, and
+    its model spec in today's spelling."""
     values = dict(config)
+    if "model" in values:
+        values["model"] = migrated_model(values["model"])
     if "threads" not in config:
         threads = (summary.get("hardware") or {}).get("torch_threads")
         if not isinstance(threads, int) or threads < 1:

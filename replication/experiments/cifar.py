@@ -75,7 +75,7 @@ def lrn_config(lrn: bool, seed: int, profile: str, epochs: int | None = None, pr
     s = scale_for(profile)
     epochs = epochs or s.lrn_epochs
     return TrainConfig(
-        model={"arch": "conv_local", "lrn": bool(lrn)}, dataset=DATASET,
+        model={"arch": "conv_local", "lrn": "alpha_over_n" if lrn else None}, dataset=DATASET,
         train_per_class=s.lrn_train_per_class, val_per_class=s.lrn_val_per_class,
         crop=24, flip=True, lighting_std=0.0, mean_subtraction=True,
         optimizer="paper", lr=s.lrn_lr, momentum=0.9, weight_decay=5e-4,

@@ -108,12 +108,6 @@ class AlexNetConfig:
     paper_init: bool = True
 
     def __post_init__(self):
-        lrn = self.lrn
-        if lrn is True:
-            lrn = "paper"
-        elif lrn is False or (isinstance(lrn, str) and lrn.lower() == "none"):
-            lrn = None
-        object.__setattr__(self, "lrn", lrn)
         self._validate()
 
     @property

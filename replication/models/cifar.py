@@ -15,6 +15,7 @@ from torch import nn
 
 from .layers import (
     ACTIVATIONS,
+    LRN_CONVENTIONS,
     LocallyConnected2d,
     LocalResponseNorm,
     ModelConfigError,
@@ -101,10 +102,11 @@ class ConvLocalNet(_ConvThenLinear):
 
     conv1 (64 5x5, pad 2) - ReLU - [LRN] - max pool 3/2 - conv2 (64 5x5) -
     ReLU - [LRN] - max pool 3/2 - local3 (32 3x3, pad 1) - ReLU - local4 (32
-    3x3, pad 1) - ReLU - linear classifier. ``lrn=True`` is the 11pct file
-    (the paper: "11% with normalization"), ``lrn=False`` the 13pct file
-    (13% without). LRN defaults are that file's: size 5, scale 0.001, pow
-    0.75, cuda-convnet's ``1 + (scale / size) * sum`` (k=1, 'alpha_over_n').
+    3x3, pad 1) - ReLU - linear classifier. ``lrn`` names the normalisation's
+    convention, as in :class:`AlexNetConfig`: ``'alpha_over_n'`` (the default,
+    cuda-convnet's ``1 + (scale / size) * sum``: the 11pct file, "11% with
+    normalization") or ``'paper'``; ``None`` is the 13pct file (13% without).
+    The other LRN defaults are that file's: size 5, scale 0.001, pow 0.75, k=1.
 
     The locally connected layers are real ones (:class:`LocallyConnected2d`,
     via ``unfold``), not a convolutional stand-in. Input: 24x24 crops of the
@@ -120,24 +122,24 @@ class ConvLocalNet(_ConvThenLinear):
     PAPER_INIT = {"conv1": (1e-4, 0.0), "conv2": (1e-2, 0.0), "local3": (0.04, 0.0),
                   "local4": (0.04, 0.0), "fc": (1e-2, 0.0)}
 
-    def __init__(self, lrn: bool = True, activation: str = "relu", input_size: int = 24,
+    def __init__(self, lrn: str | None = "alpha_over_n", activation: str = "relu", input_size: int = 24,
                  num_classes: int = 10, paper_init: bool = True, lrn_size: int = 5,
-                 lrn_alpha: float = 1e-3, lrn_beta: float = 0.75, lrn_k: float = 1.0,
-                 lrn_convention: str = "alpha_over_n"):
+                 lrn_alpha: float = 1e-3, lrn_beta: float = 0.75, lrn_k: float = 1.0):
         super().__init__()
         _check_activation(activation, "ConvLocalNet")
         _check_classes(num_classes, "ConvLocalNet")
         if not isinstance(input_size, int) or input_size < 12:
             raise ModelConfigError(f"ConvLocalNet: input_size must be an integer >= 12 (24 or 32), got {input_size!r}")
-        self.spec = {"arch": "conv_local", "lrn": bool(lrn), "activation": activation,
+        if lrn is not None and lrn not in LRN_CONVENTIONS:
+            raise ModelConfigError(f"ConvLocalNet: unknown lrn {lrn!r}; use 'alpha_over_n', 'paper' or None")
+        self.spec = {"arch": "conv_local", "lrn": lrn, "activation": activation,
                      "input_size": input_size, "num_classes": num_classes, "paper_init": paper_init,
-                     "lrn_size": lrn_size, "lrn_alpha": lrn_alpha, "lrn_beta": lrn_beta, "lrn_k": lrn_k,
-                     "lrn_convention": lrn_convention}
+                     "lrn_size": lrn_size, "lrn_alpha": lrn_alpha, "lrn_beta": lrn_beta, "lrn_k": lrn_k}
 
         def norm(channels: int) -> nn.Module:
-            if not lrn:
+            if lrn is None:
                 return nn.Identity()
-            return LocalResponseNorm(lrn_size, lrn_alpha, lrn_beta, lrn_k, lrn_convention, channels=channels)
+            return LocalResponseNorm(lrn_size, lrn_alpha, lrn_beta, lrn_k, lrn, channels=channels)
 
         side = _pool_size(_pool_size(input_size, "overlapping"), "overlapping")
         self._set_layers(OrderedDict([
