@@ -162,3 +162,12 @@ def test_the_one_tower_arm_is_footnote_2s_half_net():
     assert half.body.conv2.groups == 1 and base.body.conv2.groups == 2
     assert base.head.fc7.weight.shape == half.head.fc7.weight.shape
     assert torch.equal(base.head.fc7.weight, half.head.fc7.weight)  # paired: an unchanged layer, same start
+
+
+def test_the_cifar_recipe_is_section_3_3s_net_and_its_arms_are_the_lrn_ones():
+    base = protocol.CPU_CIFAR.config(0)
+    assert base.model == {"arch": "conv_local"} and base.lighting_std == 0.0 and base.init == "model"
+    assert protocol.CPU_CIFAR.config(0, "no_lrn").model == {"arch": "conv_local", "lrn": None}
+    assert protocol.CPU_CIFAR.config(0, "lrn_scale_only").model == {"arch": "conv_local", "lrn_alpha": 0.0}
+    with pytest.raises(ValueError, match="arm 'non_overlapping' changes alexnet nets"):
+        protocol.CPU_CIFAR.config(0, "non_overlapping")

@@ -195,7 +195,7 @@ def train_miniature(params: Mapping[str, Any], list_only: bool = False, git_comm
                   f"the recipe says width {recipe.width:g}, lr {recipe.lr:g}: update protocol.py before its "
                   "baselines are trained", flush=True)
             continue
-        names = ["baseline", *[a for a in arms if a != "baseline"]]
+        names = ["baseline", *[a for a in arms if a != "baseline" and recipe.arch in protocol.ARMS[a].archs]]
         for i, seed in enumerate(params["seeds"], 1):
             for arm in names:
                 step(f"{arm} {recipe.key}: seed {seed}, {recipe.epochs} epochs", recipe.config(seed, arm),

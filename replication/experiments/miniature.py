@@ -42,6 +42,12 @@ PUBLISHED = {
         {"result": "fastai Imagenette leaderboard, 128 px, 20 epochs (xresnet + MaxBlurPool, mean of 5 runs)",
          "top-1 %": 8.43, "source": "github.com/fastai/imagenette README, 91.57% accuracy"},
     ],
+    "cifar": [
+        {"result": "the paper (Section 3.3): cuda-convnet's layers-conv-local-11pct net with LRN, 24 px crops, "
+                   "trained for 350+ epochs", "top-1 %": 11.0, "source": "Krizhevsky et al. 2012, Sec. 3.3"},
+        {"result": "the same net without LRN (layers-conv-local-13pct)", "top-1 %": 13.0,
+         "source": "Krizhevsky et al. 2012, Sec. 3.3"},
+    ],
     "tiny": [
         {"result": "Yao & Miller (Stanford CS231n, 2015): 5 conv + 3 FC layers with dropout and weight decay, "
                    "64 px images (ours are 32 px), test set", "top-1 %": 58.2,
@@ -49,7 +55,7 @@ PUBLISHED = {
     ],
 }
 
-for _key, _label in (("imagenette", "Imagenette"), ("tiny", "Tiny ImageNet")):
+for _key, _label in (("imagenette", "Imagenette"), ("tiny", "Tiny ImageNet"), ("cifar", "CIFAR-10")):
     register(Claim(
         id=f"miniature.{_key}_tuned", notebook=NOTEBOOK, kind=CHECK,
         statement=f"{_label}: the recipe's width and learning rate are the best of its tuning grid, "
@@ -88,7 +94,7 @@ def measure(params: Mapping[str, Any], progress: bool = False) -> Measured:
 
 
 def grid_point(run) -> dict:
-    return {"width": float(run.config.model["width"]), "lr": float(run.config.lr)}
+    return {"width": float(run.config.model.get("width", 1.0)), "lr": float(run.config.lr)}
 
 
 def best_of(tuning: Sequence) -> Any:
@@ -98,7 +104,7 @@ def best_of(tuning: Sequence) -> Any:
 
 def at_grid_edge(best, tuning: Sequence) -> bool:
     """Is the best learning rate the smallest or largest tried at its width?"""
-    rates = sorted(run.config.lr for run in tuning if run.config.model["width"] == best.config.model["width"])
+    rates = sorted(run.config.lr for run in tuning if run.config.model.get("width", 1.0) == best.config.model.get("width", 1.0))
     return len(rates) > 1 and best.config.lr in (rates[0], rates[-1])
 
 
@@ -115,8 +121,7 @@ def mean_curve(runs: Sequence, key: str = "val_top1") -> list[float]:
 def scale_of(recipe: Recipe, configs: Sequence, what: str) -> dict:
     model = configs[0].model
     return {"dataset": recipe.label,
-            "variant": f"AlexNet {recipe.crop} px family, width {model['width']:g}, {recipe.towers} towers, "
-                       f"He init; {what}",
+            "variant": f"{recipe.net_label(model.get('width'))}; {what}",
             "image_size": recipe.crop, "epochs": configs[0].epochs, "precision": configs[0].precision,
             "seeds": sorted({c.seed for c in configs})}
 
@@ -160,7 +165,7 @@ def tuning_table(got: Mapping[str, list], params: Mapping[str, Any]) -> pd.DataF
             check = stopping_check([row["val_top1"] for row in run.history])
             last = run.history[-1]
             rows.append({
-                "dataset": recipe.key, "width": f"{run.config.model['width']:g}", "lr": f"{run.config.lr:g}",
+                "dataset": recipe.key, "width": f"{run.config.model.get('width', 1.0):g}", "lr": f"{run.config.lr:g}",
                 "held-out top-1 %": f"{pct(run.summary['val_top1']):.1f}",
                 "held-out top-5 %": f"{pct(run.summary['val_top5']):.1f}",
                 "train top-1 % (test mode)": f"{pct(last['train_eval_top1']):.1f}" if "train_eval_top1" in last else "—",
@@ -177,8 +182,8 @@ def baseline_table(got: Mapping[str, list], params: Mapping[str, Any]) -> pd.Dat
     for recipe in recipes_for(params["profile"]):
         baseline = got[f"{recipe.key}_baseline"]
         rows.append({"dataset": recipe.key,
-                     "result": f"this package: AlexNet {recipe.crop} px family, width {recipe.width:g}, "
-                               f"{recipe.epochs} epochs, {len(baseline)} seeds, {recipe.precision}",
+                     "result": f"this package: {recipe.net_label()}, {recipe.epochs} epochs, "
+                               f"{len(baseline)} seeds, {recipe.precision}",
                      "top-1 %": _mean_ci([pct(r.summary["val_top1"]) for r in baseline]),
                      "ten-crop top-1 %": _mean_ci([pct(r.summary["ten_crop_top1"]) for r in baseline]),
                      "source": "runs/ (val split)"})
@@ -217,7 +222,7 @@ def plot_curves(got: Mapping[str, list], params: Mapping[str, Any]):
     for (left, right), recipe in zip(axes, recipes):
         for run in got[f"{recipe.key}_tuning"]:
             left.plot([m["epoch"] for m in run.history], [pct(m["val_top1"]) for m in run.history], "-o", ms=2,
-                      label=f"width {run.config.model['width']:g}, lr {run.config.lr:g}")
+                      label=f"width {run.config.model.get('width', 1.0):g}, lr {run.config.lr:g}")
         for i, run in enumerate(got[f"{recipe.key}_baseline"]):
             epochs = [m["epoch"] for m in run.history]
             right.plot(epochs, [pct(m["val_top1"]) for m in run.history], "-", color="#1f77b4",

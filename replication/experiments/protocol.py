@@ -34,13 +34,16 @@ class Arm:
     what: str
     model: Mapping[str, Any] = field(default_factory=dict)  # merged into the baseline's model spec
     config: Mapping[str, Any] = field(default_factory=dict)  # replaces baseline TrainConfig fields
+    archs: tuple[str, ...] = ("alexnet",)  # the nets it applies to
 
 
 ARMS: dict[str, Arm] = {arm.name: arm for arm in (
-    Arm("baseline", "the full recipe (Sections 3-5)"),
-    Arm("no_lrn", "no local response normalisation (Section 3.3)", model={"lrn": None}),
+    Arm("baseline", "the full recipe (Sections 3-5)", archs=("alexnet", "conv_local")),
+    Arm("no_lrn", "no local response normalisation (Section 3.3)", model={"lrn": None},
+        archs=("alexnet", "conv_local")),
     Arm("lrn_scale_only", "LRN with alpha = 0: only its constant 1/k^beta rescaling, no normalisation by "
-        "the neighbouring maps (a control for Section 3.3)", model={"lrn_alpha": 0.0}),
+        "the neighbouring maps (a control for Section 3.3)", model={"lrn_alpha": 0.0},
+        archs=("alexnet", "conv_local")),
     Arm("non_overlapping", "non-overlapping pooling, z = s = 2 (Section 3.4)",
         model={"pooling": "non_overlapping"}),
     Arm("no_lighting", "no PCA lighting (Section 4.1); crops and flips as the baseline's",
@@ -71,6 +74,12 @@ class Recipe:
     precision: str = "fp32"  # pinned: every arm of a claim shares its arithmetic on any CPU
     threads: int = 2
     tuning_grid: tuple[Mapping[str, Any], ...] = ()  # the (width, lr) pairs tried on the tuning split
+    # the net and what differs between the ImageNet protocol and cuda-convnet's CIFAR-10 files
+    arch: str = "alexnet"    # "alexnet" (Section 3) or "conv_local" (Section 3.3's CIFAR-10 net)
+    lighting_std: float = 0.1
+    init: str = "kaiming"    # He init on standardised pixels, or "model": the net's own (Section 5's, the file's)
+    input_scale: float = 64.0
+    channels_last: bool = True
 
     def config(self, seed: int = 0, arm: str = "baseline", *, tuning: bool = False,
                **changes: Any) -> TrainConfig:
@@ -85,14 +94,17 @@ class Recipe:
             raise ValueError(f"unknown arm {arm!r}; known: {', '.join(ARMS)}")
         recipe = replace(self, **changes) if changes else self
         delta = ARMS[arm]
-        model = {"arch": "alexnet", "width": recipe.width, "towers": recipe.towers, **delta.model}
+        if recipe.arch not in delta.archs:
+            raise ValueError(f"arm {arm!r} changes {', '.join(delta.archs)} nets, not the {recipe.arch} of {recipe.key}")
+        model = ({"arch": "alexnet", "width": recipe.width, "towers": recipe.towers} if recipe.arch == "alexnet"
+                 else {"arch": recipe.arch})
         config = TrainConfig(
-            model=model, dataset=recipe.dataset, data_variant=recipe.data_variant,
+            model={**model, **delta.model}, dataset=recipe.dataset, data_variant=recipe.data_variant,
             image_size=recipe.image_size, crop=recipe.crop, flip=True,
-            lighting_std=0.1, lighting_eigen_scale="sqrt", mean_subtraction=True,
-            # He init on standardised pixels: a narrow net under Section 5's N(0, 0.01) and unit biases
-            # sits at chance for longer than the whole miniature schedule (notebook 00 shows it)
-            init="kaiming", input_scale=64.0,
+            lighting_std=recipe.lighting_std, lighting_eigen_scale="sqrt", mean_subtraction=True,
+            # AlexNet: He init on standardised pixels; a narrow net under Section 5's N(0, 0.01) and unit
+            # biases sits at chance for longer than the whole miniature schedule (notebook 00 shows it)
+            init=recipe.init, input_scale=recipe.input_scale, channels_last=recipe.channels_last,
             optimizer="paper", lr=recipe.lr, momentum=0.9, weight_decay=5e-4, batch_size=128,
             schedule="fixed", lr_drop_epochs=recipe.lr_drop_epochs, epochs=recipe.epochs,
             seed=seed, precision=recipe.precision, threads=recipe.threads, layer_seeds=True,
@@ -105,6 +117,14 @@ class Recipe:
             lighting_stream=not tuning,
         )
         return config.replace(**delta.config) if delta.config else config
+
+    def net_label(self, width: float | None = None) -> str:
+        """How reports name the net: "AlexNet 28 px family, width 0.25, 2 towers, He init"."""
+        init = {"kaiming": "He init", "model": "the file's init" if self.arch == "conv_local" else "Section 5's init"}
+        if self.arch == "conv_local":
+            return f"Section 3.3's conv-local net (cuda-convnet), {self.crop} px crops, {init[self.init]}"
+        return (f"AlexNet {self.crop} px family, width {self.width if width is None else width:g}, "
+                f"{self.towers} towers, {init[self.init]}")
 
     def tuning_configs(self, seed: int = 0) -> list[TrainConfig]:
         """The tuning grid's runs: each (width, lr) of ``tuning_grid`` on the held-out split."""
@@ -160,9 +180,22 @@ SMOKE_TINY = replace(CPU_TINY, label="Tiny ImageNet (committed sample, 28 px cro
                      epochs=3, lr_drop_epochs=(1, 2), holdout_per_class=2, train_eval_images=400,
                      tuning_grid=({"lr": 0.01}, {"lr": 0.02}))
 
+# CIFAR-10 with Section 3.3's net, cuda-convnet's layers-conv-local files (the 11pct one with LRN):
+# 24 px crops of the 32 px images and flips, no PCA lighting, the files' Gaussian init on raw
+# mean-subtracted pixels, as the paper's CIFAR-10 numbers were obtained; 500 a class held out.
+CPU_CIFAR = Recipe(
+    "cifar", "cifar10-jpeg", "CIFAR-10 (JPEG copy, 24 px crops of 32 px)", "mirror", 32, 24,
+    width=1.0, epochs=30, lr_drop_epochs=(15, 24), lr=0.001, holdout_per_class=500, train_eval_images=5000,
+    tuning_grid=({"lr": 0.0005}, {"lr": 0.001}, {"lr": 0.002}),
+    arch="conv_local", lighting_std=0.0, init="model", input_scale=1.0, channels_last=False,
+)
+SMOKE_CIFAR = replace(CPU_CIFAR, label="CIFAR-10 (committed sample, 24 px crops)", data_variant="sample",
+                      epochs=3, lr_drop_epochs=(1, 2), holdout_per_class=5, train_eval_images=100,
+                      tuning_grid=({"lr": 0.0005}, {"lr": 0.001}))
+
 RECIPES: dict[str, tuple[Recipe, ...]] = {
-    "smoke": (SMOKE_NETTE, SMOKE_TINY),
-    "cpu": (CPU_NETTE, CPU_TINY),
+    "smoke": (SMOKE_NETTE, SMOKE_TINY, SMOKE_CIFAR),
+    "cpu": (CPU_NETTE, CPU_TINY, CPU_CIFAR),
 }
 
 
@@ -180,11 +213,13 @@ def recipe_table(profile: str):
         config = recipe.config(0)
         rows.append({
             "dataset": recipe.label,
-            "net": f"AlexNet {recipe.crop} px family, width {recipe.width:g}, {recipe.towers} towers",
+            "net": recipe.net_label(),
             "schedule": f"lr {recipe.lr:g}, /10 after epochs {', '.join(map(str, recipe.lr_drop_epochs))}; "
                         f"{recipe.epochs} epochs",
-            "regularisation": f"crops {recipe.crop}/{recipe.image_size} px + flips, PCA lighting "
-                              f"{config.lighting_std:g}, dropout 0.5, weight decay {config.weight_decay:g}",
+            "regularisation": f"crops {recipe.crop}/{recipe.image_size} px + flips"
+                              + (f", PCA lighting {config.lighting_std:g}" if config.lighting_std else "")
+                              + (", dropout 0.5" if recipe.arch == "alexnet" else "")
+                              + f", weight decay {config.weight_decay:g}",
             "arithmetic": f"{recipe.precision}, {recipe.threads} threads",
             "tuning split": f"{recipe.holdout_per_class} a class held out of train",
             "grid": "; ".join(", ".join(f"{k} {v:g}" for k, v in point.items()) for point in recipe.tuning_grid),
