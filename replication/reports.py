@@ -40,7 +40,7 @@ from replication.claims.report import (  # noqa: F401 (the notebooks and tests u
     load_report, notebook_errors, source_text, validate_report, write_claims_json,
 )
 from replication.claims import report as claims_report
-from replication.paths import atomic_file, atomic_write_text
+from replication.paths import atomic_file
 from replication.provenance import cpu_model, git_state, package_version, process_age_s
 
 REPO = Path(__file__).resolve().parents[1]

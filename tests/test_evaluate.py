@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from replication.engine import evaluate as E
+from replication.engine import figures as F
 from replication.data.augment import BatchAugmenter
 
 
@@ -139,11 +140,11 @@ def test_extract_features_is_model_features_of_the_centre_view():
         expected = model.features(aug.center(images)).numpy()
     # batches of 6 vs all 20 at once: the GEMM sums in another order (float32 rounding differs per CPU);
     # atol for ReLU outputs near 0, which have no relative scale (the features are of order 0.1..1)
-    np.testing.assert_allclose(E.extract_features(model, images, aug, batch_size=6), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(F.extract_features(model, images, aug, batch_size=6), expected, rtol=1e-5, atol=1e-6)
     out = np.zeros((len(images), 5), dtype=np.float32)
-    assert E.extract_features(model, images, aug, batch_size=6, out=out) is out
+    assert F.extract_features(model, images, aug, batch_size=6, out=out) is out
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
-    assert E.extract_features(model, images, aug, dtype=np.float16).dtype == np.float16
+    assert F.extract_features(model, images, aug, dtype=np.float16).dtype == np.float16
 
 
 def test_nearest_neighbours_agree_with_brute_force_across_chunks():
@@ -152,11 +153,11 @@ def test_nearest_neighbours_agree_with_brute_force_across_chunks():
     queries[0] = database[17]  # an exact match is its own nearest neighbour at distance 0
     brute = np.linalg.norm(queries[:, None, :] - database[None, :, :], axis=2)
     expected = np.argsort(brute, axis=1, kind="stable")[:, :4]
-    found = E.nearest_neighbours(queries, database, k=4, chunk_size=7, query_chunk_size=5, dtype=torch.float64)
+    found = F.nearest_neighbours(queries, database, k=4, chunk_size=7, query_chunk_size=5, dtype=torch.float64)
     np.testing.assert_array_equal(found.indices, expected)
     np.testing.assert_allclose(found.distances, np.take_along_axis(brute, expected, 1), rtol=1e-5, atol=1e-6)
     assert found.indices[0, 0] == 17 and found.distances[0, 0] == pytest.approx(0, abs=1e-6)
-    float32 = E.nearest_neighbours(queries.astype(np.float32), database.astype(np.float32), k=4, chunk_size=10)
+    float32 = F.nearest_neighbours(queries.astype(np.float32), database.astype(np.float32), k=4, chunk_size=10)
     np.testing.assert_array_equal(float32.indices, expected)
 
 
@@ -171,13 +172,13 @@ def test_colour_statistic_on_hand_made_kernels():
     opponent = np.stack([np.ones((5, 5)), -np.ones((5, 5)), np.zeros((5, 5))])[None]  # all colour
     random = rng.normal(size=(1, 3, 5, 5))
     constant = np.full((1, 3, 5, 5), 0.3)
-    stats = E.kernel_colour_statistic(torch.from_numpy(np.concatenate([grey, opponent, random, constant])))
+    stats = F.kernel_colour_statistic(torch.from_numpy(np.concatenate([grey, opponent, random, constant])))
     assert stats[0] == pytest.approx(0, abs=1e-12)
     assert stats[1] == pytest.approx(1)
     assert 0.5 < stats[2] < 1
     assert stats[3] == 0
     with pytest.raises(ValueError):
-        E.kernel_colour_statistic(torch.zeros(4, 1, 3, 3))
+        F.kernel_colour_statistic(torch.zeros(4, 1, 3, 3))
 
 
 class TwoTowers(nn.Module):
@@ -191,11 +192,11 @@ class TwoTowers(nn.Module):
 
 
 def test_conv1_statistics_per_tower_and_plot():
-    towers = E.conv1_colour_statistics(TwoTowers())
+    towers = F.conv1_colour_statistics(TwoTowers())
     assert len(towers) == 2 and np.allclose(towers[0], 0) and (towers[1] > 0.3).all()
-    single = E.conv1_colour_statistics(nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU(), nn.Conv2d(6, 2, 3)))
+    single = F.conv1_colour_statistics(nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU(), nn.Conv2d(6, 2, 3)))
     assert len(single) == 1 and single[0].shape == (6,)
 
-    figure = E.plot_conv1_kernels(TwoTowers(), ncols=3, title="conv1")
+    figure = F.plot_conv1_kernels(TwoTowers(), ncols=3, title="conv1")
     images = [ax for sub in figure.subfigs for ax in sub.axes if ax.images]
     assert len(images) == 8 and len(figure.subfigs) == 2

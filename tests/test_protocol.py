@@ -171,3 +171,34 @@ def test_the_cifar_recipe_is_section_3_3s_net_and_its_arms_are_the_lrn_ones():
     assert protocol.CPU_CIFAR.config(0, "lrn_scale_only").model == {"arch": "conv_local", "lrn_alpha": 0.0}
     with pytest.raises(ValueError, match="arm 'non_overlapping' changes alexnet nets"):
         protocol.CPU_CIFAR.config(0, "non_overlapping")
+
+
+def test_a_finished_baseline_records_what_the_figures_and_errata_need():
+    """Weights are not stored, so the baseline measures at the end what Figs. 3 and 4 and the
+    dropout errata read: conv1, per-class errors, FC7 neighbours of seeded queries spread over the
+    classes, and the error with dropout left on at test time."""
+    from replication.engine.trainer import train
+
+    config = TOY.config(0).replace(epochs=1, lr_drop_epochs=(), neighbour_queries=20, eval_dropout_draws=3)
+    result = train(config, data=(TRAIN, VAL), progress=False)
+    queries = result.artifacts["neighbour_queries"]
+    assert len(set(VAL.labels[queries[:10]].tolist())) == 10  # the first ten queries: ten classes
+    assert result.artifacts["neighbours"].shape == (20, 6) and result.artifacts["conv1"].ndim == 5
+    assert result.artifacts["per_class_error"].shape == (10,)
+    s = result.summary
+    assert 0.0 <= s["val_top1_dropout_on_one_draw"] <= 1.0 and s["dropout_on_draws"] == 3
+    again = train(config, data=(TRAIN, VAL), progress=False).summary
+    assert again["val_top1_dropout_on_mean"] == s["val_top1_dropout_on_mean"]  # its own stream: it repeats
+    arm = TOY.config(0, "no_lrn")
+    assert arm.save_conv1 and arm.neighbours_k == 0 and arm.eval_dropout_draws == 0
+
+
+def test_dropout_left_on_changes_the_predictions_and_eval_mode_restores_it():
+    trainer = Trainer(TOY.config(0), data=(TRAIN, VAL))
+    trainer.module.train()
+    off = evaluate.predict_probs(trainer.module, VAL.images, trainer.augmenter)
+    torch.manual_seed(0)
+    on = evaluate.predict_probs(trainer.module, VAL.images, trainer.augmenter, keep_dropout=True)
+    assert not np.allclose(off, on)  # dropout was on
+    assert all(m.training for m in trainer.module.modules())  # every module's mode restored
+    assert np.allclose(off, evaluate.predict_probs(trainer.module, VAL.images, trainer.augmenter))

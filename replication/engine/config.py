@@ -90,6 +90,10 @@ FIELD_HELP = {
     "lighting_stream": "draw PCA lighting's coefficients from a random stream of their own, so that an arm "
                        "without lighting keeps every crop and flip of the baseline (paired arms); false: after "
                        "the crops, from the augmentation stream",
+    "neighbour_query_seed": "choose the Fig. 4 queries by this seed, spread over the classes (one of each class "
+                            "before a second of any); None: the first neighbour_queries validation images",
+    "eval_dropout_draws": "also measure the validation error with dropout left on at test time (the mistake of "
+                          "code that forgets eval mode): one draw, and the softmax averaged over this many (0: off)",
     "holdout_per_class": "tuning: hold this many images a class out of the training set (drawn by subset_seed) "
                          "and validate on them instead of the val split, which the run then never reads, so "
                          "that a recipe is chosen without looking at val (0: off, validate on val)",
@@ -109,9 +113,9 @@ _BOOLEAN_FIELDS = ("flip", "mean_subtraction", "channels_last", "ten_crop", "sav
                    "stream", "layer_seeds", "save_val_probs", "lighting_stream")
 _INT_FIELDS = {"threads": 1, "subset_seed": 0, "batch_size": 1, "patience": 0, "max_lr_drops": 0, "epochs": 1,
                "extra_epochs": 0, "seed": 0, "neighbours_k": 0, "neighbour_queries": 0, "train_eval_images": 0,
-               "save_val_topk": 0, "holdout_per_class": 0}
+               "save_val_topk": 0, "holdout_per_class": 0, "eval_dropout_draws": 0}
 _OPTIONAL_INT_FIELDS = {"image_size": MIN_IMAGE_SIZE, "crop": MIN_IMAGE_SIZE, "train_per_class": 1,
-                        "val_per_class": 1, "stats_images": 1}
+                        "val_per_class": 1, "stats_images": 1, "neighbour_query_seed": 0}
 
 
 def _check_bool(name: str, value: Any) -> None:
@@ -203,6 +207,8 @@ class TrainConfig:
     layer_seeds: bool = False
     save_val_probs: bool = False
     lighting_stream: bool = False
+    neighbour_query_seed: int | None = None
+    eval_dropout_draws: int = 0
 
     def __post_init__(self):
         """Check every field's type and range where the config is built; each message names the field."""
@@ -288,6 +294,7 @@ HASH_BASE: dict[str, Any] = {
     "stream": False, "stats_images": None, "train_eval_images": 0, "save_val_topk": 0, "init": "model",
     "data_variant": None, "data_fingerprint": None, "threads": 2,
     "holdout_per_class": 0, "layer_seeds": False, "save_val_probs": False, "lighting_stream": False,
+    "neighbour_query_seed": None, "eval_dropout_draws": 0,
 }
 
 

@@ -5,11 +5,9 @@
   averaged (Section 4.1).
 * Ensembles: "averaging the predictions of" several CNNs (Section 6): the mean of
   their softmax outputs.
-* Fig. 4: the training images whose last-hidden-layer (FC7, 4096-d) feature vectors
-  are nearest, in Euclidean distance, to a test image's.
-* Fig. 3: the conv1 kernels of the two towers: the first GPU's kernels are "largely
-  colour-agnostic", the second's "largely colour-specific". ``kernel_colour_statistic``
-  turns that into a number per kernel.
+* Test-time dropout left on (an evaluation mistake some tutorials make), measured.
+
+The figures' measurements (Fig. 3's kernels, Fig. 4's neighbours) are in ``figures``.
 
 Every function that runs a model puts it in eval mode (dropout off, Section 4.2)
 under ``torch.inference_mode()`` and restores each module's previous mode after.
@@ -25,14 +23,12 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from replication.data.augment import BatchAugmenter, as_nchw_uint8
 
 __all__ = [
     "EvalResult",
-    "Neighbours",
     "eval_mode",
     "topk_correct",
     "topk_error",
@@ -40,12 +36,8 @@ __all__ = [
     "predict_probs",
     "evaluate",
     "ensemble_probs",
-    "extract_features",
-    "nearest_neighbours",
-    "conv1_kernels",
-    "kernel_colour_statistic",
-    "conv1_colour_statistics",
-    "plot_conv1_kernels",
+    "ensemble_subset_effects",
+    "topk_artifacts",
 ]
 
 
@@ -82,14 +74,6 @@ class EvalResult:
         if out["probs"] is None:
             del out["probs"]
         return out
-
-
-@dataclass
-class Neighbours:
-    """k nearest database rows per query, nearest first: indices [Q,k], Euclidean distances [Q,k]."""
-
-    indices: np.ndarray
-    distances: np.ndarray
 
 
 # ---------------------------------------------------------------------------
@@ -150,10 +134,15 @@ def results_from_probs(probs, labels, views: str = "center", keep_probs: bool = 
 
 
 @contextlib.contextmanager
-def eval_mode(model: nn.Module):
-    """``model.eval()`` inside, each submodule's own previous mode restored after."""
+def eval_mode(model: nn.Module, keep_dropout: bool = False):
+    """``model.eval()`` inside, each submodule's own previous mode restored after. ``keep_dropout``
+    leaves the dropout layers training (the test-time mistake the dropout errata arm measures)."""
     modes = [(module, module.training) for module in model.modules()]
     model.eval()
+    if keep_dropout:
+        for module in model.modules():
+            if isinstance(module, nn.Dropout):
+                module.train()
     try:
         yield model
     finally:
@@ -198,15 +187,17 @@ def predict_probs(
     autocast_dtype: torch.dtype | None = None,
     channels_last: bool = False,
     device: torch.device | str | None = None,
+    keep_dropout: bool = False,
 ) -> np.ndarray:
     """Softmax outputs [N,C] (float32) from the centre view, or averaged over the ten views.
 
     ``images`` is uint8 [N,H,W,3] or [N,3,H,W] (numpy, memory map, or tensor), at the
-    size of the augmenter's mean image. ``device`` defaults to the model's.
+    size of the augmenter's mean image. ``device`` defaults to the model's. ``keep_dropout``:
+    dropout stays on (drawn from torch's global generator), as in code that forgets eval mode.
     """
     device = torch.device(device) if device is not None else _model_device(model)
     chunks = []
-    with eval_mode(model), torch.inference_mode():
+    with eval_mode(model, keep_dropout), torch.inference_mode():
         for batch in _batches(images, batch_size, device):
             if ten_crop:  # Section 4.1: softmax averaged over the ten patches
                 iterate = getattr(augmenter, "iter_ten_crop", None)  # one view at a time when offered
@@ -289,172 +280,3 @@ def ensemble_subset_effects(member_probs: Sequence, labels, size: int, k: int = 
         subsets = [subsets[i] for i in sorted(pick)]
     return np.array([topk_error(ensemble_probs([members[i] for i in subset]), labels, k)
                      - single[list(subset)].mean() for subset in subsets])
-
-
-# ---------------------------------------------------------------------------
-# Fig. 4: feature vectors and nearest neighbours
-# ---------------------------------------------------------------------------
-
-
-def extract_features(
-    model: nn.Module,
-    images,
-    augmenter: BatchAugmenter,
-    *,
-    batch_size: int = 256,
-    autocast_dtype: torch.dtype | None = None,
-    channels_last: bool = False,
-    device: torch.device | str | None = None,
-    dtype=np.float32,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
-    """``model.features`` (FC7, the last hidden layer) of each image's centre view: [N,D].
-
-    For 100k x 4096 features pass ``dtype=np.float16`` (0.8 GB) or an ``out`` array,
-    e.g. ``np.lib.format.open_memmap(path, "w+", np.float32, (N, D))``; rows are
-    written batch by batch.
-    """
-    device = torch.device(device) if device is not None else _model_device(model)
-    start = 0
-    chunks = []
-    with eval_mode(model), torch.inference_mode():
-        for batch in _batches(images, batch_size, device):
-            feats = _forward(model.features, augmenter.center(batch), device, autocast_dtype, channels_last)
-            feats = feats.reshape(len(feats), -1).cpu().numpy()
-            if out is not None:
-                out[start : start + len(feats)] = feats
-            else:
-                chunks.append(feats.astype(dtype, copy=False))
-            start += len(feats)
-    return out if out is not None else np.concatenate(chunks)
-
-
-def _rows(array, start: int, stop: int, device, dtype) -> Tensor:
-    """Rows ``start:stop`` of a tensor or numpy array (memory map ok) as a tensor."""
-    rows = array[start:stop]
-    if not isinstance(rows, Tensor):
-        rows = torch.from_numpy(np.array(rows))  # a copy: memory-map slices are read-only
-    return rows.to(device=device, dtype=dtype)
-
-
-def nearest_neighbours(
-    queries,
-    database,
-    k: int = 6,
-    *,
-    chunk_size: int = 8192,
-    query_chunk_size: int = 1024,
-    device: torch.device | str | None = "cpu",
-    dtype: torch.dtype = torch.float32,
-) -> Neighbours:
-    """The ``k`` database rows nearest to each query row in Euclidean distance (Fig. 4).
-
-    Works through the database ``chunk_size`` rows at a time (numpy memory maps fine),
-    keeping a running top-k, so 100k x 4096 training features never need to be in
-    memory at once as floats of a larger type. Distances use
-    ``|q|^2 - 2 q.d + |d|^2`` in ``dtype`` (float64 for exact ties).
-    """
-    n_queries, n_database = len(queries), len(database)
-    k = min(int(k), n_database)
-    all_indices, all_distances = [], []
-    for q_start in range(0, n_queries, query_chunk_size):
-        q = _rows(queries, q_start, q_start + query_chunk_size, device, dtype)
-        q_norm = (q * q).sum(1, keepdim=True)
-        best_d = torch.full((len(q), 0), float("inf"), dtype=dtype, device=q.device)
-        best_i = torch.empty((len(q), 0), dtype=torch.long, device=q.device)
-        for d_start in range(0, n_database, chunk_size):
-            d = _rows(database, d_start, d_start + chunk_size, q.device, dtype)
-            squared = (q_norm - 2.0 * q @ d.T + (d * d).sum(1)[None, :]).clamp_min_(0.0)
-            chunk_indices = torch.arange(d_start, d_start + len(d), device=q.device).expand(len(q), -1)
-            candidates_d = torch.cat([best_d, squared], 1)
-            candidates_i = torch.cat([best_i, chunk_indices], 1)
-            best_d, position = candidates_d.topk(min(k, candidates_d.shape[1]), dim=1, largest=False, sorted=True)
-            best_i = candidates_i.gather(1, position)
-        all_indices.append(best_i.cpu().numpy())
-        all_distances.append(best_d.sqrt().to(torch.float32).cpu().numpy())
-    return Neighbours(np.concatenate(all_indices), np.concatenate(all_distances))
-
-
-# ---------------------------------------------------------------------------
-# Fig. 3: conv1 kernels and how colourful they are
-# ---------------------------------------------------------------------------
-
-
-def conv1_kernels(model_or_weights) -> list[Tensor]:
-    """conv1 weights per tower, each [K,3,h,w] float32 on the CPU.
-
-    Accepts a model with ``conv1_weights()`` (the AlexNet of ``replication.models``), any
-    other model (its first Conv2d with 3 input channels, one tower), a tensor, or a
-    list of tensors.
-    """
-    if isinstance(model_or_weights, Tensor):
-        weights = [model_or_weights]
-    elif isinstance(model_or_weights, (list, tuple)):
-        weights = list(model_or_weights)
-    elif hasattr(model_or_weights, "conv1_weights"):
-        weights = list(model_or_weights.conv1_weights())
-    else:
-        convs = [m for m in model_or_weights.modules() if isinstance(m, nn.Conv2d) and m.in_channels == 3]
-        if not convs:
-            raise ValueError("model has no Conv2d with 3 input channels")
-        weights = [convs[0].weight]
-    return [torch.as_tensor(w).detach().float().cpu() for w in weights]
-
-
-def kernel_colour_statistic(weights, eps: float = 1e-12) -> np.ndarray:
-    """How colour-specific each kernel is, in [0, 1]: [K] for weights [K,3,h,w].
-
-    statistic = mean over the h*w positions of the standard deviation across the
-    three colour channels at that position, divided by the standard deviation of all
-    3*h*w weights of the kernel (population std throughout).
-
-    0 means a grey kernel (R, G and B weights equal at every position: it sees only
-    luminance, like Fig. 3's first tower); values near 1 mean the kernel's variation
-    is almost all between colours (the second tower's colour blobs). By the law of
-    total variance the mean over positions of the colour std is at most the overall
-    std, so the statistic never exceeds 1. A constant kernel gets 0.
-    """
-    w = torch.as_tensor(weights).detach().to(torch.float64).cpu()
-    if w.ndim != 4 or w.shape[1] != 3:
-        raise ValueError(f"expected conv1 weights [K,3,h,w], got {tuple(w.shape)}")
-    colour_std = w.std(dim=1, unbiased=False).flatten(1).mean(1)
-    overall_std = w.flatten(1).std(dim=1, unbiased=False)
-    statistic = torch.where(overall_std > eps, colour_std / overall_std.clamp_min(eps), torch.zeros_like(overall_std))
-    return statistic.numpy()
-
-
-def conv1_colour_statistics(model_or_weights) -> list[np.ndarray]:
-    """``kernel_colour_statistic`` of each tower's conv1 kernels (Fig. 3)."""
-    return [kernel_colour_statistic(w) for w in conv1_kernels(model_or_weights)]
-
-
-def _kernel_image(kernel: Tensor) -> np.ndarray:
-    """One kernel [3,h,w] as an RGB image in [0,1] (min-max per kernel, like Fig. 3)."""
-    k = kernel.permute(1, 2, 0).numpy()
-    low, high = k.min(), k.max()
-    return (k - low) / (high - low) if high > low else np.full_like(k, 0.5)
-
-
-def plot_conv1_kernels(model_or_weights, ncols: int = 16, title: str | None = None, kernel_inches: float = 0.45):
-    """Fig. 3: every conv1 kernel as a small RGB image, one block of rows per tower.
-
-    Each kernel is min-max scaled on its own. Returns a ``matplotlib.figure.Figure``
-    (not registered with pyplot, so a notebook shows it once when it is the cell's
-    value; ``fig.savefig(path)`` writes it).
-    """
-    towers = conv1_kernels(model_or_weights)
-    statistics = [kernel_colour_statistic(w) for w in towers]
-    rows_per_tower = [max(1, -(-len(w) // ncols)) for w in towers]
-    figure = Figure(figsize=(ncols * kernel_inches, sum(rows_per_tower) * kernel_inches + 0.4 * len(towers) + 0.5))
-    subfigures = figure.subfigures(len(towers), 1, height_ratios=rows_per_tower, squeeze=False)[:, 0]
-    for tower, (weights, subfigure, rows, stat) in enumerate(zip(towers, subfigures, rows_per_tower, statistics)):
-        axes = subfigure.subplots(rows, ncols, squeeze=False)
-        for index, axis in enumerate(axes.flat):
-            axis.set_axis_off()
-            if index < len(weights):
-                axis.imshow(_kernel_image(weights[index]), interpolation="nearest")
-        label = f"tower {tower + 1}: " if len(towers) > 1 else ""
-        subfigure.suptitle(f"{label}{len(weights)} kernels, mean colour statistic {stat.mean():.2f}", fontsize=9)
-    if title:
-        figure.suptitle(title)
-    return figure

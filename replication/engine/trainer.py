@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from replication import models
 from replication.data import augment
 from replication.engine import distributed, evaluate
+from replication.engine.final import final_measurements
 from replication.engine.checkpoints import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from replication.engine.config import TrainConfig, canonical_json, config_hash
 from replication.engine.optim import LRSchedule, PaperSGD
@@ -253,7 +254,7 @@ class Trainer:
 
     # -- evaluation (replication.engine.evaluate) ---------------------------------------
 
-    def _eval_kwargs(self) -> dict:
+    def eval_kwargs(self) -> dict:
         return {"autocast_dtype": torch.bfloat16 if self.config.precision == "bf16" else None,
                 "channels_last": self.config.channels_last}
 
@@ -266,35 +267,15 @@ class Trainer:
             chunks = [order[i:i + 256] for i in range(0, len(order), 256)]
             probs = np.concatenate([
                 evaluate.predict_probs(self.module, images, self.augmenter, ten_crop=ten_crop, batch_size=len(images),
-                                       device=self.device, **self._eval_kwargs())
+                                       device=self.device, **self.eval_kwargs())
                 for images, _ in stream_batches(split, chunks, self.device)])
         else:
             probs = evaluate.predict_probs(self.module, split.images, self.augmenter, ten_crop=ten_crop,
-                                           **self._eval_kwargs())
+                                           **self.eval_kwargs())
         result = evaluate.results_from_probs(probs, split.labels.numpy(), "ten_crop" if ten_crop else "center")
         picked = probs[np.arange(len(probs)), split.labels.numpy()]
         loss = float(-np.log(np.clip(picked, 1e-12, None)).mean())
         return {"top1": result.top1, "top5": result.top5, "loss": loss, "result": result, "probs": probs}
-
-    def artifacts(self, result) -> dict[str, np.ndarray]:
-        """The small arrays figures need: conv1 kernels (Fig. 3), per-class errors, neighbours (Fig. 4)."""
-
-        cfg, out = self.config, {}
-        if cfg.save_conv1:
-            out["conv1"] = np.stack([w.numpy() for w in evaluate.conv1_kernels(self.module)])  # [towers, K, 3, h, w]
-        if cfg.per_class_error:
-            out["per_class_error"] = np.asarray(result.per_class_top1, dtype=np.float64)
-        if cfg.neighbours_k > 0 and cfg.neighbour_queries > 0 and not self.streaming:
-            queries = np.arange(min(cfg.neighbour_queries, len(self.val_split)))
-            kwargs = self._eval_kwargs()
-            query_features = evaluate.extract_features(self.module, self.val_split.images[torch.from_numpy(queries)],
-                                                       self.augmenter, **kwargs)
-            train_features = evaluate.extract_features(self.module, self.train_split.images, self.augmenter, **kwargs)
-            neighbours = evaluate.nearest_neighbours(query_features, train_features, cfg.neighbours_k)
-            out["neighbour_queries"] = queries
-            out["neighbours"] = neighbours.indices
-            out["neighbour_distances"] = neighbours.distances
-        return out
 
     # -- checkpoints ------------------------------------------------------------
 
@@ -446,20 +427,7 @@ def _train(config, checkpoint, progress, data, after_epoch, after_step, dist, de
         + (", ten crops" if config.ten_crop else "") + (", per-class errors, conv1, neighbours"
                                                          if config.per_class_error or config.save_conv1
                                                          or config.neighbours_k else ""))
-    final = trainer.evaluate()
-    summary = {"val_top1": final["top1"], "val_top5": final["top5"], "val_loss": final["loss"]}
-    result = final["result"]
-    if config.ten_crop:
-        ten = trainer.evaluate(ten_crop=True)
-        summary.update(ten_crop_top1=ten["top1"], ten_crop_top5=ten["top5"])
-        result = ten["result"]
-    artifacts = trainer.artifacts(result) if is_main else {}
-    stored_probs = (ten if config.ten_crop else final)["probs"]
-    if config.save_val_topk > 0 and is_main:
-        artifacts.update(evaluate.topk_artifacts(stored_probs, config.save_val_topk, trainer.val_split.labels.numpy()))
-    if config.save_val_probs and is_main:  # complete predictions, for ensembles (float16: ~0.05% rounding)
-        artifacts.update(val_probs=np.asarray(stored_probs).astype(np.float16),
-                         val_labels=trainer.val_split.labels.numpy().astype(np.int16))
+    summary, artifacts = final_measurements(trainer, config, is_main)
     _, reached = stop_reached(config, metrics)
     summary.update(
         config_hash=trainer.hash, epochs=len(metrics),

@@ -54,6 +54,13 @@ ARMS: dict[str, Arm] = {arm.name: arm for arm in (
 )}
 
 
+# Measured on each baseline net when it finishes (Fig. 4's neighbours: six per query, as the figure;
+# queries spread over the classes by a fixed seed, the same images at every seed; the errata's
+# dropout-at-test errors: one draw and the mean of ten).
+FINAL_BASELINE_MEASUREMENTS = {"neighbours_k": 6, "neighbour_queries": 500, "neighbour_query_seed": 0,
+                               "eval_dropout_draws": 10}
+
+
 @dataclass(frozen=True)
 class Recipe:
     """One dataset's miniature of the paper's protocol, its baseline recipe and how it is tuned."""
@@ -115,6 +122,11 @@ class Recipe:
             # (the tuning runs were trained before this existed; it changes which random numbers are
             # drawn, not the recipe)
             lighting_stream=not tuning,
+            # what the figures and the errata need of a finished net (weights are not stored): conv1's
+            # kernels and per-class errors of every net; the baseline's FC7 neighbours of the same
+            # seeded queries at every seed, and its errors with dropout left on at test time
+            save_conv1=not tuning, per_class_error=not tuning,
+            **(FINAL_BASELINE_MEASUREMENTS if arm == "baseline" and not tuning else {}),
         )
         return config.replace(**delta.config) if delta.config else config
 
