@@ -110,7 +110,8 @@ def test_224_uses_cuda_convnet_ceil_rule():
 
 def test_half_net_footnote_2():
     config = AlexNetConfig.half_net()
-    assert config.channels() == {"conv1": 48, "conv2": 128, "conv3": 192, "conv4": 192, "conv5": 256, "fc": 4096}
+    assert config.channels() == {"conv1": 48, "conv2": 128, "conv3": 192, "conv4": 192, "conv5": 256, "fc": 4096,
+                                 "fc7": 4096}
     table = layer_table(config)
     assert sum(r["params"] for r in table) == HALF_NET_PARAMETERS
     assert all(r["per_tower"] is None for r in table)

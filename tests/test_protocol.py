@@ -202,3 +202,19 @@ def test_dropout_left_on_changes_the_predictions_and_eval_mode_restores_it():
     assert not np.allclose(off, on)  # dropout was on
     assert all(m.training for m in trainer.module.modules())  # every module's mode restored
     assert np.allclose(off, evaluate.predict_probs(trainer.module, VAL.images, trainer.augmenter))
+
+
+def test_the_tutorial_departures_change_only_what_they_name():
+    base = Trainer(TOY.config(0), data=(TRAIN, VAL)).module
+    names = lambda net: [n for n, _ in net.body.named_children()] + [n for n, _ in net.head.named_children()]  # noqa: E731
+    swapped = Trainer(TOY.config(0, "pool_before_lrn"), data=(TRAIN, VAL)).module
+    order = names(swapped)
+    assert order.index("pool1") < order.index("lrn1") and names(base).index("lrn1") < names(base).index("pool1")
+    assert set(names(swapped)) == set(names(base))
+    assert "drop5" in names(Trainer(TOY.config(0, "conv5_dropout"), data=(TRAIN, VAL)).module)
+    relu_logits = Trainer(TOY.config(0, "fc8_relu"), data=(TRAIN, VAL)).module.eval()
+    assert (relu_logits(torch.randn(4, 3, 28, 28)) >= 0).all()
+    vision = Trainer(TOY.config(0, "torchvision_widths"), data=(TRAIN, VAL)).module
+    assert vision.body.conv1.out_channels == round(64 * TOY.width) and vision.body.conv2.groups == 1
+    assert vision.head.fc7.out_features == round(1024 * TOY.width) and isinstance(vision.body.lrn1, torch.nn.Identity)
+    assert torch.equal(base.body.conv3.weight, swapped.body.conv3.weight)  # paired: same start elsewhere

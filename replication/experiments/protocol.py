@@ -51,6 +51,16 @@ ARMS: dict[str, Arm] = {arm.name: arm for arm in (
     Arm("no_dropout", "no dropout in FC6 and FC7 (Section 4.2)", model={"dropout": 0.0}),
     Arm("one_tower", "one tower with half the kernels in conv1-conv4, conv5 and the FC layers unchanged "
         "(Section 3.2, footnote 2)", model={"towers": 1, "half": True}),
+    # A widely read tutorial's departures from the paper, each alone (the errata notebook)
+    Arm("pool_before_lrn", "max-pooling before response normalisation in layers 1-2 (the paper: "
+        "normalisation, then pooling; Section 3.5)", model={"pool_before_lrn": True}),
+    Arm("conv5_dropout", "dropout after conv5's pooling as well (the paper: FC6 and FC7 only; Section 4.2)",
+        model={"conv5_dropout": 0.5}),
+    Arm("fc8_relu", "a ReLU on the logits before the softmax (the paper: none; Section 3.5)",
+        model={"fc8_relu": True}),
+    Arm("torchvision_widths", "torchvision's kernels 64-192-384-256-256 with no LRN and no towers, and "
+        "FC7 of 1,024 units (the paper: 96-256-384-384-256, LRN, two towers, FC7 of 4,096)",
+        model={"kernels": (64, 192, 384, 256, 256, 4096, 1024), "lrn": None, "towers": 1}),
 )}
 
 

@@ -89,6 +89,13 @@ class AlexNetConfig:
     stem        conv1 family: 'large' (11x11 stride 4) or 'small' (5x5 stride 1,
                 padding 2); None picks 'large' from 64 px up.
     paper_init  apply Section 5's initialisation (else torch's default init).
+
+    Departures that tutorials make, each off by default (the errata notebook measures them):
+    kernels          per-layer counts before ``width`` (conv1-conv5, FC6, FC7) instead of the
+                     paper's 96-256-384-384-256-4096-4096, e.g. torchvision's 64-192-384-256-256.
+    pool_before_lrn  max-pool, then normalise, in layers 1-2 (Section 3.5: normalise, then pool).
+    conv5_dropout    dropout on pool5's output too (the paper: FC6 and FC7 only).
+    fc8_relu         a ReLU on the logits before the softmax (the paper: none).
     """
 
     towers: int = 2
@@ -106,8 +113,14 @@ class AlexNetConfig:
     input_size: int = 227
     stem: str | None = None
     paper_init: bool = True
+    kernels: tuple[int, ...] | None = None
+    pool_before_lrn: bool = False
+    conv5_dropout: float = 0.0
+    fc8_relu: bool = False
 
     def __post_init__(self):
+        if self.kernels is not None:  # a JSON/YAML list becomes the tuple the dataclass holds
+            object.__setattr__(self, "kernels", tuple(self.kernels))
         self._validate()
 
     @property
@@ -135,6 +148,11 @@ class AlexNetConfig:
             bad(f"unknown pooling {self.pooling!r}; use one of {tuple(POOLINGS)}")
         if not 0.0 <= self.dropout < 1.0:
             bad(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not 0.0 <= self.conv5_dropout < 1.0:
+            bad(f"conv5_dropout must be in [0, 1), got {self.conv5_dropout!r}")
+        if self.kernels is not None and (len(self.kernels) != 7 or not all(
+                isinstance(k, int) and not isinstance(k, bool) and k > 0 for k in self.kernels)):
+            bad(f"kernels: seven positive counts (conv1-conv5, FC6, FC7), got {self.kernels!r}")
         if not (isinstance(self.width, (int, float)) and math.isfinite(self.width) and self.width > 0):
             bad(f"width must be a positive number, got {self.width!r}")
         if not isinstance(self.num_classes, int) or self.num_classes < 1:
@@ -149,13 +167,13 @@ class AlexNetConfig:
 
     # -- derived quantities --------------------------------------------------
     def channels(self) -> dict[str, int]:
-        """Kernels per layer (all towers together) and the FC width."""
-        base = list(PAPER_CHANNELS)
+        """Kernels per layer (all towers together) and the FC widths ("fc": FC6, "fc7")."""
+        base = list(self.kernels) if self.kernels is not None else [*PAPER_CHANNELS, PAPER_CHANNELS[-1]]
         if self.half:  # footnote 2: halve conv1-conv4 only
             base[:4] = [c // 2 for c in base[:4]]
         towers = self.towers
         scaled = [max(1, round(c * self.width / towers)) * towers for c in base]
-        return dict(zip(("conv1", "conv2", "conv3", "conv4", "conv5", "fc"), scaled))
+        return dict(zip(("conv1", "conv2", "conv3", "conv4", "conv5", "fc", "fc7"), scaled))
 
     def conv1_geometry(self) -> tuple[int, int, int]:
         """(kernel, stride, extra bottom/right zero padding or symmetric padding)."""
@@ -261,25 +279,31 @@ class AlexNet(nn.Module):
                                      config.lrn, channels=channels, groups=g)
 
         act, pool = config.activation, config.pooling
+        def normalise_and_pool(n: int, channels: int) -> list[tuple[str, nn.Module]]:
+            pair = [(f"lrn{n}", lrn(channels)), (f"pool{n}", _make_pool(pool))]  # Section 3.5's order
+            return pair[::-1] if config.pool_before_lrn else pair
+
         self.body = nn.Sequential(OrderedDict([
             ("pad1", pad1), ("conv1", conv1), ("act1", _make_activation(act)),
-            ("lrn1", lrn(ch["conv1"])), ("pool1", _make_pool(pool)),
+            *normalise_and_pool(1, ch["conv1"]),
             ("conv2", nn.Conv2d(ch["conv1"], ch["conv2"], 5, padding=2, groups=g)),
-            ("act2", _make_activation(act)), ("lrn2", lrn(ch["conv2"])), ("pool2", _make_pool(pool)),
+            ("act2", _make_activation(act)), *normalise_and_pool(2, ch["conv2"]),
             ("conv3", nn.Conv2d(ch["conv2"], ch["conv3"], 3, padding=1)),  # sees both towers
             ("act3", _make_activation(act)),
             ("conv4", nn.Conv2d(ch["conv3"], ch["conv4"], 3, padding=1, groups=g)),
             ("act4", _make_activation(act)),
             ("conv5", nn.Conv2d(ch["conv4"], ch["conv5"], 3, padding=1, groups=g)),
             ("act5", _make_activation(act)), ("pool5", _make_pool(pool)),
+            *([("drop5", nn.Dropout(config.conv5_dropout))] if config.conv5_dropout else []),
         ]))
         self.head = nn.Sequential(OrderedDict([
             ("flatten", nn.Flatten()),
             ("fc6", nn.Linear(config.fc6_inputs(), ch["fc"])), ("act6", _make_activation(act)),
             ("drop6", nn.Dropout(config.dropout)),
-            ("fc7", nn.Linear(ch["fc"], ch["fc"])), ("act7", _make_activation(act)),
+            ("fc7", nn.Linear(ch["fc"], ch["fc7"])), ("act7", _make_activation(act)),
             ("drop7", nn.Dropout(config.dropout)),
-            ("fc8", nn.Linear(ch["fc"], config.num_classes)),
+            ("fc8", nn.Linear(ch["fc7"], config.num_classes)),
+            *([("act8", nn.ReLU())] if config.fc8_relu else []),
         ]))
         if config.paper_init:
             apply_paper_init(self)
