@@ -254,3 +254,41 @@ def test_claims_import_no_torch_matplotlib_or_training_code():
             "'replication.experiments'))))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == []
+
+
+def test_tower_colour_split_on_constructed_kernels():
+    """Fig. 3: a tower of grey kernels against a tower of colour blobs is split; two alike are not."""
+    import torch
+
+    from replication.engine.figures import kernel_colour_statistic
+
+    g = torch.Generator().manual_seed(0)
+    grey = torch.randn(24, 1, 11, 11, generator=g).expand(24, 3, 11, 11) + 0.05 * torch.randn(24, 3, 11, 11, generator=g)
+    colour = torch.randn(24, 3, 1, 1, generator=g).expand(24, 3, 11, 11) + 0.05 * torch.randn(24, 3, 11, 11, generator=g)
+    split = claims.tower_colour_split(kernel_colour_statistic(grey), kernel_colour_statistic(colour))
+    assert split["split"] == 1 and split["p"] < 1e-6 and split["prob_second_more_coloured"] > 0.95
+    assert claims.tower_colour_split(kernel_colour_statistic(colour), kernel_colour_statistic(grey))["split"] == -1
+    mixed = torch.randn(48, 3, 11, 11, generator=g)
+    same = claims.tower_colour_split(kernel_colour_statistic(mixed[:24]), kernel_colour_statistic(mixed[24:]))
+    assert same["split"] == 0
+
+
+def test_neighbour_label_agreement_in_a_toy_feature_space():
+    """Fig. 4 made a number: in a feature space where classes form clusters, the nearest neighbours
+    share the query's label; in a space of noise about a tenth of them do (10 classes)."""
+    import numpy as np
+
+    from replication.engine.figures import nearest_neighbours
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 50)
+    centres = rng.normal(size=(10, 16)) * 10
+    clustered = centres[labels] + rng.normal(size=(500, 16))
+    queries = clustered[::25] + rng.normal(size=(20, 16)) * 0.1
+    found = nearest_neighbours(queries, clustered, k=6)
+    assert claims.neighbour_label_agreement(labels[::25], labels[found.indices]) == 1.0
+    noise = rng.normal(size=(500, 16))
+    found = nearest_neighbours(noise[::25] + 0.5, noise, k=6)
+    assert claims.neighbour_label_agreement(labels[::25], labels[found.indices]) < 0.5
+    with pytest.raises(ValueError, match="queries, k"):
+        claims.neighbour_label_agreement([0, 1], np.zeros(6))

@@ -27,8 +27,9 @@ from replication.claims.rules import (
     INCONCLUSIVE, NOT_EVALUATED, NOT_REPRODUCED, PARTLY_REPRODUCED, REPRODUCED, RULES, STATUSES, Rule, rule,
 )
 from replication.claims.stats import (
-    bootstrap_interval, detectable_effect, difference_measurement, exact_measurement, paired_measurement, plain,
-    seeded_measurement, student_t_cdf, student_t_quantile, t_interval, welch_interval,
+    bootstrap_interval, detectable_effect, difference_measurement, exact_measurement, neighbour_label_agreement,
+    paired_measurement, plain, seeded_measurement, student_t_cdf, student_t_quantile, t_interval,
+    tower_colour_split, welch_interval,
 )
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "register", "verdict",
     "INCONCLUSIVE", "NOT_EVALUATED", "NOT_REPRODUCED", "PARTLY_REPRODUCED", "REPRODUCED", "RULES", "STATUSES",
     "Rule", "rule",
-    "bootstrap_interval", "detectable_effect", "difference_measurement", "exact_measurement", "paired_measurement", "plain", "seeded_measurement",
+    "bootstrap_interval", "detectable_effect", "difference_measurement", "exact_measurement",
+    "neighbour_label_agreement", "tower_colour_split", "paired_measurement", "plain", "seeded_measurement",
     "student_t_cdf", "student_t_quantile", "t_interval", "welch_interval",
 ]

@@ -125,6 +125,36 @@ def detectable_effect(values: Sequence[float], others: Sequence[float] | None = 
     return float(d) * pooled
 
 
+def tower_colour_split(first: Sequence[float], second: Sequence[float], alpha: float = 0.01) -> dict:
+    """Fig. 3's claim for one net: is one tower's conv1 clearly more colour-specific than the other's?
+
+    ``first`` and ``second``: the per-kernel colour statistic of each tower's kernels. The test is
+    a two-sided Mann-Whitney U test of the two distributions (no assumption of normality; kernels
+    are the units), at ``alpha``; the effect size is the common-language probability that a kernel
+    of the second tower is more colour-specific than one of the first (0.5: no difference).
+    ``split``: +1 when the second tower is clearly more colour-specific, -1 when the first is, 0
+    when the test does not separate them ("modulo a renumbering of the GPUs": either sign counts).
+    """
+    a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("each tower needs at least two kernels")
+    result = scipy_stats.mannwhitneyu(b, a, alternative="two-sided")
+    probability = float(result.statistic) / (len(a) * len(b))
+    split = 0 if result.pvalue >= alpha else (1 if probability > 0.5 else -1)
+    return {"p": float(result.pvalue), "prob_second_more_coloured": probability, "split": split,
+            "alpha": alpha, "median_first": float(np.median(a)), "median_second": float(np.median(b))}
+
+
+def neighbour_label_agreement(query_labels: Sequence[int], neighbour_labels) -> float:
+    """Fig. 4 made a number: the fraction of the k nearest training images (rows of
+    ``neighbour_labels``, [Q, k]) that share their query's label."""
+    query = np.asarray(query_labels).reshape(-1, 1)
+    neighbours = np.asarray(neighbour_labels)
+    if neighbours.ndim != 2 or len(neighbours) != len(query):
+        raise ValueError(f"neighbour labels must be [queries, k], got {neighbours.shape} for {len(query)} queries")
+    return float((neighbours == query).mean())
+
+
 # ---------------------------------------------------------------------------
 # Measurements: what a notebook records, and all a rule may look at
 # ---------------------------------------------------------------------------
