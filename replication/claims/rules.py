@@ -209,3 +209,11 @@ def all_below(claim: Judged, measurement: Mapping[str, Any]) -> str:
     when every per-seed value lies below ``params["limit"]``, *not reproduced* otherwise."""
     values = measurement.get("values") or [measurement["value"]]
     return REPRODUCED if all(float(v) < float(claim.params["limit"]) for v in values) else NOT_REPRODUCED
+
+
+@rule
+def paired_direction_only(claim: Judged, measurement: Mapping[str, Any]) -> str:
+    """A qualitative claim on paired values ("slightly harder to overfit"): the 95% t interval of the
+    per-seed differences a_i - b_i must exclude zero on the side ``params["sign"]``; no size compared."""
+    a, b = measurement["groups"]["a"], measurement["groups"]["b"]
+    return judge_interval(t_interval([float(x) - float(y) for x, y in zip(a, b)]), float(claim.params["sign"]), None)

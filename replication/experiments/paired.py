@@ -1,0 +1,153 @@
+"""Claims as paired differences between an ablation arm and the baseline, on the protocol's runs.
+
+Every claim of notebooks 03-05 (and of the towers, lighting, dropout and errata notebooks) has the
+same shape: the baseline recipe of one dataset (``protocol.Recipe``) and one arm, trained at the
+same seeds; per seed the difference arm minus baseline (or baseline minus arm) of one number of the
+finished nets; the mean difference with its paired 95% t interval, a bootstrap check and the
+smallest effect the seeds detect. Here: fetching the arms' runs, that measurement with its scale,
+and the tables and curves the notebooks show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from replication import claims
+from replication.experiments.imagenet import fetch, pct
+from replication.experiments.protocol import ARMS, Recipe, recipes_for, stopping_check
+from replication.provenance import describe_machines
+
+
+def recipe(params: Mapping[str, Any], key: str) -> Recipe:
+    """The profile's recipe of one dataset ("tiny", "imagenette", "cifar")."""
+    found = {r.key: r for r in recipes_for(params["profile"])}
+    if key not in found:
+        raise ValueError(f"profile {params['profile']!r} has no {key!r} recipe; it has {', '.join(found)}")
+    return found[key]
+
+
+def plan_arms(params: Mapping[str, Any], key: str, arms: Sequence[str]) -> dict[str, list]:
+    """``{arm: [config per seed]}`` for one dataset: the baseline first, then each arm, at the
+    seeds of ``params`` (the seeds that run are the seeds the parameters name)."""
+    chosen = recipe(params, key)
+    return {arm: [chosen.config(seed, arm) for seed in params["seeds"]] for arm in ("baseline", *arms)}
+
+
+@dataclass
+class Arms:
+    """The finished runs of one dataset's baseline and arms, by arm, in seed order."""
+
+    recipe: Recipe
+    runs: dict[str, list]
+
+    @property
+    def seeds(self) -> list[int]:
+        return [run.config.seed for run in self.runs["baseline"]]
+
+
+def fetch_arms(params: Mapping[str, Any], key: str, arms: Sequence[str], progress: bool = False) -> Arms:
+    """The runs of ``plan_arms`` from the store (trained when missing, smoke in the scratch store)."""
+    return Arms(recipe(params, key), fetch(plan_arms(params, key, arms), params, progress))
+
+
+def final_gap(run) -> float:
+    """Validation minus training top-1 error (percentage points, both in test mode) after the last epoch."""
+    last = run.history[-1]
+    return pct(last["val_top1"]) - pct(last["train_eval_top1"])
+
+
+READERS: dict[str, Callable[[Any], float]] = {
+    "ten_crop_top1": lambda run: pct(run.summary["ten_crop_top1"]),
+    "ten_crop_top5": lambda run: pct(run.summary["ten_crop_top5"]),
+    "val_top1": lambda run: pct(run.summary["val_top1"]),
+    "val_top5": lambda run: pct(run.summary["val_top5"]),
+    "gap": final_gap,
+}
+
+
+def scale(arms: Arms, what: str) -> dict:
+    """The ``scale`` entry of a claim measured on these runs (every number states its scale)."""
+    config = arms.runs["baseline"][0].config
+    return {"dataset": arms.recipe.label, "variant": f"{arms.recipe.net_label()}; {what}",
+            "image_size": arms.recipe.crop, "epochs": config.epochs, "precision": config.precision,
+            "seeds": arms.seeds}
+
+
+def paired_claim(arms: Arms, arm: str, reader: str, what: str, baseline_minus_arm: bool = False) -> dict:
+    """``{"measurement", "scale"}``: per seed, ``reader`` of the arm minus the baseline's (or the
+    reverse), paired (``claims.paired_measurement``), with its scale."""
+    read = READERS[reader]
+    base = [read(run) for run in arms.runs["baseline"]]
+    other = [read(run) for run in arms.runs[arm]]
+    if [r.config.seed for r in arms.runs[arm]] != arms.seeds:
+        raise ValueError(f"arm {arm!r} and the baseline ran at different seeds: no pairs")
+    first, second = (base, other) if baseline_minus_arm else (other, base)
+    return {"measurement": claims.paired_measurement(first, second, arms.seeds), "scale": scale(arms, what)}
+
+
+# ---------------------------------------------------------------------------
+# Tables and figures
+# ---------------------------------------------------------------------------
+
+def mean_ci(values: Sequence[float]) -> str:
+    interval = claims.t_interval(values)
+    mean = float(np.mean(values))
+    return f"{mean:.1f}" if interval is None else f"{mean:.1f} ± {(interval[1] - interval[0]) / 2:.1f}"
+
+
+def arms_table(arms: Arms, readers: Sequence[str] = ("ten_crop_top1", "ten_crop_top5", "gap")) -> pd.DataFrame:
+    """Per arm: the mean of each number over seeds with its 95% half-interval, and whether the
+    arm's nets stopped improving (the protocol's check on their mean curve)."""
+    labels = {"ten_crop_top1": "top-1 % (ten-crop)", "ten_crop_top5": "top-5 % (ten-crop)",
+              "val_top1": "top-1 % (centre)", "val_top5": "top-5 % (centre)", "gap": "val − train top-1, pp"}
+    rows = []
+    for arm, runs in arms.runs.items():
+        row = {"arm": arm, "what": ARMS[arm].what}
+        for reader in readers:
+            row[labels[reader]] = mean_ci([READERS[reader](run) for run in runs])
+        curve = np.mean([[r["val_top1"] for r in run.history] for run in runs], axis=0)
+        row["stopped improving"] = "yes" if stopping_check(list(curve))["passed"] else "no"
+        row["seeds"] = len(runs)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("arm")
+
+
+def plot_arms(arms: Arms, title: str):
+    """Validation top-1 error over the epochs (solid) and training error in test mode (dashed), per
+    arm, every seed; the learning-rate divisions dotted."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    plt.close(fig)
+    for colour, (arm, runs) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], arms.runs.items()):
+        for i, run in enumerate(runs):
+            epochs = [m["epoch"] for m in run.history]
+            ax.plot(epochs, [pct(m["val_top1"]) for m in run.history], "-", color=colour, lw=1,
+                    label=f"{arm}: validation" if i == 0 else None)
+            if "train_eval_top1" in run.history[-1]:
+                ax.plot(epochs, [pct(m["train_eval_top1"]) for m in run.history], "--", color=colour, lw=0.8,
+                        label=f"{arm}: training (test mode)" if i == 0 else None)
+    for drop in arms.recipe.lr_drop_epochs:
+        ax.axvline(drop + 0.5, color="grey", lw=0.8, ls=":")
+    ax.set(xlabel="epoch", ylabel="top-1 error %", title=f"{title}\n{arms.recipe.label}, {arms.recipe.net_label()}")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def trained_table(groups: Mapping[str, Arms]) -> pd.DataFrame:
+    """Every run behind a report: per dataset and arm, how many, epochs, time and machines."""
+    rows = []
+    for key, arms in groups.items():
+        for arm, runs in arms.runs.items():
+            seconds = [m["seconds"] for r in runs for m in r.history]
+            rows.append({"runs": f"{key}: {arm}", "count": len(runs), "epochs": sum(len(r.history) for r in runs),
+                         "training time": f"{sum(r.summary.get('train_seconds', 0.0) for r in runs) / 60:.1f} min",
+                         "s / epoch (median)": f"{float(np.median(seconds)):.0f}" if seconds else "—",
+                         "git commits": ", ".join(sorted({(r.summary.get("git_commit") or "?")[:8] for r in runs})),
+                         "machine": describe_machines([r.summary.get("hardware") for r in runs])})
+    return pd.DataFrame(rows).set_index("runs")
