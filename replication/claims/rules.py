@@ -217,3 +217,15 @@ def paired_direction_only(claim: Judged, measurement: Mapping[str, Any]) -> str:
     per-seed differences a_i - b_i must exclude zero on the side ``params["sign"]``; no size compared."""
     a, b = measurement["groups"]["a"], measurement["groups"]["b"]
     return judge_interval(t_interval([float(x) - float(y) for x, y in zip(a, b)]), float(claim.params["sign"]), None)
+
+
+@rule
+def absolute_at_paper_budget(claim: Judged, measurement: Mapping[str, Any]) -> str:
+    """An absolute error the paper reached with a longer training budget: *not evaluated* when the
+    measurement says its nets trained for less (``measurement["epochs"] < params["paper_epochs"]``:
+    the number cannot be reached at that scale), else judged as ``ratio_within_factor``."""
+    if float(measurement.get("epochs", 0)) < float(claim.params["paper_epochs"]):
+        return NOT_EVALUATED
+    ratio = float(measurement["value"]) / float(claim.paper_value)
+    factor = float(claim.params["factor"])
+    return REPRODUCED if 1.0 / factor <= ratio <= factor else NOT_REPRODUCED

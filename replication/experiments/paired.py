@@ -90,6 +90,30 @@ def paired_claim(arms: Arms, arm: str, reader: str, what: str, baseline_minus_ar
     return {"measurement": claims.paired_measurement(first, second, arms.seeds), "scale": scale(arms, what)}
 
 
+def contrast(arms: Arms, first: str, second: str, reader: str) -> dict:
+    """The paired measurement of ``reader`` of arm ``first`` minus arm ``second``, seed by seed."""
+    read = READERS[reader]
+    return claims.paired_measurement([read(r) for r in arms.runs[first]], [read(r) for r in arms.runs[second]],
+                                     arms.seeds)
+
+
+def contrast_table(arms: Arms, contrasts: Sequence[tuple[str, str, str]],
+                   readers: Sequence[str] = ("ten_crop_top1", "ten_crop_top5")) -> pd.DataFrame:
+    """One row per (label, first arm, second arm): the paired difference of each number, its 95%
+    interval and the smallest effect the seeds detect."""
+    rows = []
+    for label, first, second in contrasts:
+        row = {"contrast": label, "arms": f"{first} − {second}"}
+        for reader in readers:
+            m = contrast(arms, first, second, reader)
+            interval = m["ci95"]
+            row[reader.replace("_", " ")] = (f"{m['value']:+.2f} [{interval[0]:+.2f}, {interval[1]:+.2f}]"
+                                             if interval else f"{m['value']:+.2f}")
+            row[f"detectable ({reader.split('_')[-1]})"] = "—" if m["detectable"] is None else f"{m['detectable']:.2f}"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("contrast")
+
+
 # ---------------------------------------------------------------------------
 # Tables and figures
 # ---------------------------------------------------------------------------
