@@ -11,7 +11,7 @@ STAMP         := $(VENV)/.installed
 PROFILE       ?= cpu
 ONLY          ?=
 
-.PHONY: help venv test reproduce smoke bench data clean-venv
+.PHONY: help venv test reproduce smoke bench data protocol clean-venv
 
 help:
 	@echo "make reproduce [PROFILE=cpu|smoke|paper] [ONLY='01 02']  execute notebooks into reports/PROFILE/"
@@ -19,6 +19,7 @@ help:
 	@echo "make test                                              unit tests + nbval over reports/"
 	@echo "make bench                                             speed comparison (python -m replication bench)"
 	@echo "make data                                              extract and cache the three mirrored datasets"
+	@echo "make protocol [COMMIT=--git-commit]                    train the paired protocol's cpu runs (hours; resumable)"
 
 venv: $(STAMP)
 
@@ -42,6 +43,21 @@ bench: $(STAMP)
 
 data: $(STAMP)
 	$(PY) -m replication data prepare cifar10-jpeg tiny-imagenet-200 imagenette2-128
+
+# The paired protocol's cpu runs (notebook 00 and the arms of 03-05 and the notebooks to come), most
+# urgent first: each dataset's tuning grid, then baselines and arms seed by seed once the tuning has
+# confirmed the recipe. Every step skips what the store holds; a killed run resumes from its
+# checkpoint. COMMIT=--git-commit commits each run as it lands (how the project fills runs/).
+SEEDS := [0, 1, 2, 3, 4]
+TRAIN_PROTOCOL = $(PY) -m replication.experiments --profile cpu --only 00 $(COMMIT)
+protocol: $(STAMP)
+	$(TRAIN_PROTOCOL) --datasets imagenette --seeds '[]'
+	$(TRAIN_PROTOCOL) --datasets tiny --seeds '[]'
+	$(TRAIN_PROTOCOL) --datasets imagenette --seeds '$(SEEDS)' \
+	    --arms no_lrn lrn_scale_only non_overlapping no_lighting no_dropout one_tower
+	$(TRAIN_PROTOCOL) --datasets cifar --seeds '[]'
+	$(TRAIN_PROTOCOL) --datasets tiny --seeds '$(SEEDS)' --arms no_lrn lrn_scale_only non_overlapping
+	$(TRAIN_PROTOCOL) --datasets cifar --seeds '$(SEEDS)' --arms no_lrn lrn_scale_only
 
 clean-venv:
 	rm -rf $(VENV)

@@ -292,3 +292,31 @@ def test_neighbour_label_agreement_in_a_toy_feature_space():
     assert claims.neighbour_label_agreement(labels[::25], labels[found.indices]) < 0.5
     with pytest.raises(ValueError, match="queries, k"):
         claims.neighbour_label_agreement([0, 1], np.zeros(6))
+
+
+def test_the_ensemble_claim_has_a_jackknife_interval_over_which_nets_were_averaged():
+    """Five members: the effect of averaging all five, and an interval from the five ensembles of four
+    (the jackknife), not from the members' own spread; on constructed predictions the effect computed
+    from complete softmax outputs equals a direct average."""
+    import numpy as np
+
+    from replication.engine.evaluate import ensemble_effects
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 10, size=300)
+    truth = np.eye(10)[labels]
+    members = [0.25 * truth + rng.dirichlet(np.ones(10), size=300) for _ in range(5)]
+    members = [m / m.sum(1, keepdims=True) for m in members]
+    full, loo = ensemble_effects(members, labels)
+    direct = np.mean(np.mean(members, axis=0).argmax(1) != labels) - np.mean(
+        [np.mean(m.argmax(1) != labels) for m in members])
+    assert full == pytest.approx(direct) and len(loo) == 5 and full < 0  # averaging helps here
+    m = claims.ensemble_measurement(100 * full, [100 * v for v in loo], [0, 1, 2, 3, 4])
+    low, high = m["ci95"]
+    values = np.asarray(m["leave_one_out"])
+    se = math.sqrt(4 / 5 * ((values - values.mean()) ** 2).sum())
+    assert high - low == pytest.approx(2 * claims.student_t_quantile(0.975, 4) * se)
+    assert claims.jackknife_interval(1.0, [1.0, 2.0]) is None
+    claim = make_claim("jackknife_direction", -2.6, factor=3.0)
+    assert claims.RULES["jackknife_direction"](claim, {"value": -2.0, "leave_one_out": [-2.1, -1.9, -2.0, -2.05, -1.95]}) == REPRODUCED
+    assert claims.RULES["jackknife_direction"](claim, {"value": -0.1, "leave_one_out": [-0.5, 0.4, -0.2, 0.3, 0.0]}) == INCONCLUSIVE

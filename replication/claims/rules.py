@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Mapping, Protocol
 
-from replication.claims.stats import plain, t_interval, welch_interval
+from replication.claims.stats import jackknife_interval, plain, t_interval, welch_interval
 
 REPRODUCED = "reproduced"
 PARTLY_REPRODUCED = "partly reproduced"
@@ -229,3 +229,11 @@ def absolute_at_paper_budget(claim: Judged, measurement: Mapping[str, Any]) -> s
     ratio = float(measurement["value"]) / float(claim.paper_value)
     factor = float(claim.params["factor"])
     return REPRODUCED if 1.0 / factor <= ratio <= factor else NOT_REPRODUCED
+
+
+@rule
+def jackknife_direction(claim: Judged, measurement: Mapping[str, Any]) -> str:
+    """An ensemble's effect (``stats.ensemble_measurement``): the jackknife 95% interval over the
+    leave-one-out ensembles (recomputed here) judged by the principle above, with ``factor``."""
+    interval = jackknife_interval(measurement["value"], measurement["leave_one_out"])
+    return judge_interval(interval, float(claim.paper_value), float(claim.params["factor"]))

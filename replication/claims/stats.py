@@ -125,6 +125,31 @@ def detectable_effect(values: Sequence[float], others: Sequence[float] | None = 
     return float(d) * pooled
 
 
+def jackknife_interval(full: float, leave_one_out: Sequence[float],
+                       confidence: float = 0.95) -> tuple[float, float] | None:
+    """The jackknife's t interval for a statistic of n members (an ensemble of n nets): ``full`` is
+    its value on all n, ``leave_one_out`` its n values with one member left out each. The standard
+    error is sqrt((n-1)/n * sum (theta_i - mean theta)^2), with n - 1 degrees of freedom. None
+    below three members."""
+    values = np.asarray([float(v) for v in leave_one_out])
+    n = len(values)
+    if n < 3:
+        return None
+    standard_error = math.sqrt((n - 1) / n * float(((values - values.mean()) ** 2).sum()))
+    half = student_t_quantile(0.5 + confidence / 2.0, n - 1) * standard_error
+    return (float(full) - half, float(full) + half)
+
+
+def ensemble_measurement(full: float, leave_one_out: Sequence[float], seeds: Sequence[int]) -> dict:
+    """Averaging n nets against its members (Section 6, Table 2): ``full`` is the ensemble's error
+    minus its members' mean error (percentage points), ``leave_one_out`` the same for each ensemble
+    of n - 1, which give the jackknife interval: an interval over which nets were averaged, not over
+    the members' own spread."""
+    interval = jackknife_interval(full, leave_one_out)
+    return {"value": float(full), "leave_one_out": [float(v) for v in leave_one_out],
+            "seeds": [int(s) for s in seeds], "ci95": list(interval) if interval else None}
+
+
 def tower_colour_split(first: Sequence[float], second: Sequence[float], alpha: float = 0.01) -> dict:
     """Fig. 3's claim for one net: is one tower's conv1 clearly more colour-specific than the other's?
 

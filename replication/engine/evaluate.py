@@ -259,6 +259,15 @@ def topk_artifacts(probs: np.ndarray, k: int, labels: np.ndarray) -> dict[str, n
             "val_labels": np.asarray(labels).astype(np.int16)}
 
 
+def ensemble_effects(member_probs: Sequence, labels, k: int = 1) -> tuple[float, list[float]]:
+    """``(full, leave_one_out)``: the top-``k`` error of all members averaged minus their mean
+    error, and the same for each ensemble that leaves one member out (fractions; the jackknife of
+    ``claims.ensemble_measurement``)."""
+    n = len(member_probs)
+    full = ensemble_subset_effects(member_probs, labels, n, k)
+    return float(full[0]), [float(v) for v in ensemble_subset_effects(member_probs, labels, n - 1, k)]
+
+
 def ensemble_subset_effects(member_probs: Sequence, labels, size: int, k: int = 1, max_subsets: int = 252,
                             seed: int = 0) -> np.ndarray:
     """How much averaging ``size`` nets lowers the top-``k`` error (Section 6, Table 2), per subset.
