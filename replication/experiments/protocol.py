@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from replication.engine.config import TrainConfig
+from replication.experiments.baselines import BaselineConfig
 
 TINY = "tiny-imagenet-200"
 NETTE = "imagenette2-128"
@@ -219,6 +220,17 @@ SMOKE_CIFAR = replace(CPU_CIFAR, label="CIFAR-10 (committed sample, 24 px crops)
 RECIPES: dict[str, tuple[Recipe, ...]] = {
     "smoke": (SMOKE_NETTE, SMOKE_TINY, SMOKE_CIFAR),
     "cpu": (CPU_NETTE, CPU_TINY, CPU_CIFAR),
+}
+
+
+# Table 1's comparison at our scale: the classical methods on the same Tiny ImageNet images (Coates et
+# al. 2011's k-means patch features + softmax; softmax on the pixels), each to the end of its own budget.
+CLASSICAL: dict[str, tuple[BaselineConfig, ...]] = {
+    "smoke": (BaselineConfig("softmax_pixels", TINY, 32, epochs=3, data_variant="sample"),
+              BaselineConfig("kmeans_features", TINY, 32, epochs=3, centroids=16, kmeans_patches=4000,
+                             kmeans_iters=3, data_variant="sample")),
+    "cpu": (BaselineConfig("softmax_pixels", TINY, 32, epochs=10, data_variant="32px"),
+            BaselineConfig("kmeans_features", TINY, 32, epochs=20, centroids=256, data_variant="32px")),
 }
 
 
