@@ -188,8 +188,8 @@ def train_miniature(params: Mapping[str, Any], list_only: bool = False, git_comm
                                f"{config.epochs} epochs", config, f"{recipe.key} tuning {i}/{len(recipe.tuning_grid)}"))
         if any(run is None for run in tuning):
             continue  # --list: the grid is not complete, nothing to confirm
-        best = miniature.best_of(tuning)
-        if miniature.grid_point(best) != {"width": recipe.width, "lr": recipe.lr} or miniature.at_grid_edge(best, tuning):
+        best = miniature.best_of(tuning) if tuning else None  # no grid: the paper's own recipe, not tuned
+        if best is not None and miniature.grid_point(best) != {"width": recipe.width, "lr": recipe.lr} or miniature.at_grid_edge(best, tuning):
             print(f"    {recipe.key}: the tuning grid's best is {miniature.grid_point(best)}"
                   f"{' at the edge of the grid (extend the grid)' if miniature.at_grid_edge(best, tuning) else ''}, "
                   f"the recipe says width {recipe.width:g}, lr {recipe.lr:g}: update protocol.py before its "
