@@ -23,7 +23,7 @@ from replication import claims
 from replication.claims import Claim, register
 from replication.engine import evaluate
 from replication.experiments.imagenet import Measured, fetch, pct
-from replication.experiments.paired import Arms, mean_ci, recipe, scale
+from replication.experiments.paired import Arms, available, mean_ci, not_here, recipe, scale
 from replication.experiments.protocol import CLASSICAL
 
 AT_OUR_SCALE = ("Measured on the miniature protocol (notebook 00): baseline nets trained to the end of the tuned "
@@ -150,7 +150,8 @@ DATASETS = ("tiny", "imagenette")
 
 def plan(params: Mapping[str, Any]) -> dict[str, list]:
     """``{"tiny": [baseline per seed], "imagenette": [...], "classical": [BaselineConfig]}``."""
-    out: dict[str, list] = {key: [recipe(params, key).config(seed) for seed in params["seeds"]] for key in DATASETS}
+    out: dict[str, list] = {key: [recipe(params, key).config(seed) for seed in params["seeds"]]
+                            for key in available(params, DATASETS)}
     out["classical"] = list(CLASSICAL.get(params["profile"], ()))
     return out
 
@@ -197,11 +198,14 @@ def best_classical(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | 
 def claims_of(got: Mapping[str, list], params: Mapping[str, Any]) -> dict[str, dict]:
     """Every claim of notebook 04 that this profile measures: ``{claim_id: {measurement, scale}}``."""
     tiny = Arms(recipe(params, "tiny"), {"baseline": got["tiny"]})
-    nette = Arms(recipe(params, "imagenette"), {"baseline": got["imagenette"]})
+    nette = Arms(recipe(params, "imagenette"), {"baseline": got["imagenette"]}) if "imagenette" in got else None
     out = {"imagenet.ten_crop_top1": ten_crop_claim(tiny, 1), "imagenet.ten_crop_top5": ten_crop_claim(tiny, 5),
-           "imagenette.ten_crop_top1": ten_crop_claim(nette, 1)}
+           "imagenette.ten_crop_top1": ten_crop_claim(nette, 1) if nette else not_here(params, "Imagenette"),
+           "imagenette.ensemble_top1": not_here(params, "Imagenette")}
     for arms, ids in ((tiny, {"imagenet.ensemble_top1": 1, "imagenet.ensemble_top5": 5}),
                       (nette, {"imagenette.ensemble_top1": 1})):
+        if arms is None:
+            continue
         for claim_id, k in ids.items():  # a jackknife needs three nets at least
             out[claim_id] = (ensemble_claim(arms, k) if len(arms.seeds) >= 3 else
                              {"measurement": None, "scale": scale(arms, "not measured: an ensemble's jackknife "
@@ -231,7 +235,7 @@ def error_table(got: Mapping[str, list], params: Mapping[str, Any]) -> pd.DataFr
     rows = [{"source": "paper, ILSVRC-2010 test" if "2012" not in name else "paper, ILSVRC-2012 val",
              "model": name.replace(" (ILSVRC-2012 val)", ""), "top-1 %": f"{t1:.1f}", "top-5 %": f"{t5:.1f}",
              "nets": ""} for name, (t1, t5) in PAPER_TABLE.items()]
-    for key in DATASETS:
+    for key in available(params, DATASETS):
         runs, chosen = got[key], recipe(params, key)
         where = f"ours, {chosen.label}, {chosen.epochs} epochs"
         top5 = key != "imagenette"  # ten classes: top-5 says little

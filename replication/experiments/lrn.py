@@ -21,7 +21,7 @@ from typing import Any, Mapping
 from replication import claims
 from replication.claims import VARIANT, Claim, register
 from replication.experiments.imagenet import Measured
-from replication.experiments.paired import Arms, fetch_arms, paired_claim, plan_arms, scale
+from replication.experiments.paired import Arms, available, fetch_arms, not_here, paired_claim, plan_arms, scale
 
 NOTEBOOK = "03_lrn"
 ARMS = ("no_lrn", "lrn_scale_only")
@@ -82,13 +82,13 @@ CONTROL = (("all of LRN", "no_lrn", "baseline"),
 
 def plan(params: Mapping[str, Any]) -> dict[str, dict[str, list]]:
     """``{dataset: {"baseline": [...], "no_lrn": [...], "lrn_scale_only": [...]}}`` at the seeds of ``params``."""
-    return {key: plan_arms(params, key, ARMS) for key in DATASETS}
+    return {key: plan_arms(params, key, ARMS) for key in available(params, DATASETS)}
 
 
 def measure(params: Mapping[str, Any], progress: bool = False) -> Measured:
     """Every arm's runs of every dataset from the store (trained when missing), and the claims."""
-    got = {key: fetch_arms(params, key, ARMS, progress) for key in DATASETS}
-    return Measured(got, claims_of(got))
+    got = {key: fetch_arms(params, key, ARMS, progress) for key in available(params, DATASETS)}
+    return Measured(got, claims_of(got, params))
 
 
 def absolute(arms: Arms, arm: str) -> dict:
@@ -99,15 +99,16 @@ def absolute(arms: Arms, arm: str) -> dict:
             "scale": scale(arms, f"{'without' if arm == 'no_lrn' else 'with'} LRN, centre crop")}
 
 
-def claims_of(got: Mapping[str, Arms]) -> dict[str, dict]:
-    cifar, tiny, nette = got["cifar"], got["tiny"], got["imagenette"]
+def claims_of(got: Mapping[str, Arms], params: Mapping[str, Any]) -> dict[str, dict]:
     what = "without minus with LRN, ten-crop, paired by seed"
-    return {
-        "lrn.cifar_without": absolute(cifar, "no_lrn"),
-        "lrn.cifar_with": absolute(cifar, "baseline"),
-        "lrn.cifar_difference": paired_claim(cifar, "no_lrn", "val_top1", "without minus with LRN, centre crop, "
-                                             "paired by seed"),
-        "lrn.imagenet_top1": paired_claim(tiny, "no_lrn", "ten_crop_top1", what),
-        "lrn.imagenet_top5": paired_claim(tiny, "no_lrn", "ten_crop_top5", what),
-        "imagenette.lrn_top1": paired_claim(nette, "no_lrn", "ten_crop_top1", what),
-    }
+    out = {"lrn.imagenet_top1": paired_claim(got["tiny"], "no_lrn", "ten_crop_top1", what),
+           "lrn.imagenet_top5": paired_claim(got["tiny"], "no_lrn", "ten_crop_top5", what)}
+    cifar = got.get("cifar")
+    out["lrn.cifar_without"] = absolute(cifar, "no_lrn") if cifar else not_here(params, "CIFAR-10's recipe")
+    out["lrn.cifar_with"] = absolute(cifar, "baseline") if cifar else not_here(params, "CIFAR-10's recipe")
+    out["lrn.cifar_difference"] = (paired_claim(cifar, "no_lrn", "val_top1", "without minus with LRN, centre crop, "
+                                                "paired by seed") if cifar else not_here(params, "CIFAR-10's recipe"))
+    nette = got.get("imagenette")
+    out["imagenette.lrn_top1"] = (paired_claim(nette, "no_lrn", "ten_crop_top1", what) if nette
+                                  else not_here(params, "Imagenette"))
+    return out

@@ -24,11 +24,27 @@ from replication.provenance import describe_machines
 
 
 def recipe(params: Mapping[str, Any], key: str) -> Recipe:
-    """The profile's recipe of one dataset ("tiny", "imagenette", "cifar")."""
+    """The profile's recipe of one dataset ("tiny", "imagenette", "cifar"). "tiny" stands for the ImageNet
+    claims' dataset: ILSVRC itself at the paper profile, whose recipe is keyed "imagenet"."""
     found = {r.key: r for r in recipes_for(params["profile"])}
+    if key == "tiny" and "tiny" not in found and "imagenet" in found:
+        key = "imagenet"
     if key not in found:
         raise ValueError(f"profile {params['profile']!r} has no {key!r} recipe; it has {', '.join(found)}")
     return found[key]
+
+
+def available(params: Mapping[str, Any], keys: Sequence[str]) -> list[str]:
+    """Which of ``keys`` this profile has a recipe for ("tiny" also when it has ILSVRC itself)."""
+    found = {r.key for r in recipes_for(params["profile"])}
+    return [k for k in keys if k in found or (k == "tiny" and "imagenet" in found)]
+
+
+def not_here(params: Mapping[str, Any], what: str) -> dict:
+    """The ``{"measurement": None, "scale"}`` of a claim this profile has no data for."""
+    return {"measurement": None, "scale": {"dataset": None, "variant": f"not at the {params['profile']} profile: {what}",
+                                           "image_size": None, "epochs": None, "precision": params["precision"],
+                                           "seeds": []}}
 
 
 def plan_arms(params: Mapping[str, Any], key: str, arms: Sequence[str]) -> dict[str, list]:
@@ -97,10 +113,12 @@ def contrast(arms: Arms, first: str, second: str, reader: str) -> dict:
                                      arms.seeds)
 
 
-def contrast_table(arms: Arms, contrasts: Sequence[tuple[str, str, str]],
+def contrast_table(arms: Arms | None, contrasts: Sequence[tuple[str, str, str]],
                    readers: Sequence[str] = ("ten_crop_top1", "ten_crop_top5")) -> pd.DataFrame:
     """One row per (label, first arm, second arm): the paired difference of each number, its 95%
-    interval and the smallest effect the seeds detect."""
+    interval and the smallest effect the seeds detect (``None``: a dataset this profile lacks)."""
+    if arms is None:
+        return pd.DataFrame({"contrast": ["—"], "arms": ["not at this profile"]}).set_index("contrast")
     rows = []
     for label, first, second in contrasts:
         row = {"contrast": label, "arms": f"{first} − {second}"}
@@ -124,9 +142,12 @@ def mean_ci(values: Sequence[float]) -> str:
     return f"{mean:.1f}" if interval is None else f"{mean:.1f} ± {(interval[1] - interval[0]) / 2:.1f}"
 
 
-def arms_table(arms: Arms, readers: Sequence[str] = ("ten_crop_top1", "ten_crop_top5", "gap")) -> pd.DataFrame:
+def arms_table(arms: Arms | None, readers: Sequence[str] = ("ten_crop_top1", "ten_crop_top5", "gap")) -> pd.DataFrame:
     """Per arm: the mean of each number over seeds with its 95% half-interval, and whether the
-    arm's nets stopped improving (the protocol's check on their mean curve)."""
+    arm's nets stopped improving (the protocol's check on their mean curve). ``None`` (a dataset
+    this profile does not have): a one-line table saying so."""
+    if arms is None:
+        return pd.DataFrame({"arm": ["—"], "what": ["not at this profile"]}).set_index("arm")
     labels = {"ten_crop_top1": "top-1 % (ten-crop)", "ten_crop_top5": "top-5 % (ten-crop)",
               "val_top1": "top-1 % (centre)", "val_top5": "top-5 % (centre)", "gap": "val − train top-1, pp"}
     rows = []

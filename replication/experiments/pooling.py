@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from replication.claims import VARIANT, Claim, register
 from replication.experiments.imagenet import Measured
-from replication.experiments.paired import Arms, fetch_arms, paired_claim, plan_arms
+from replication.experiments.paired import Arms, available, fetch_arms, not_here, paired_claim, plan_arms
 
 NOTEBOOK = "05_overlapping_pooling"
 ARM = "non_overlapping"
@@ -61,22 +61,28 @@ DATASETS = {"tiny": "Tiny ImageNet", "imagenette": "Imagenette"}
 
 def plan(params: Mapping[str, Any]) -> dict[str, dict[str, list]]:
     """``{dataset: {"baseline": [...], "non_overlapping": [...]}}`` at the seeds of ``params``."""
-    return {key: plan_arms(params, key, [ARM]) for key in DATASETS}
+    return {key: plan_arms(params, key, [ARM]) for key in available(params, DATASETS)}
 
 
 def measure(params: Mapping[str, Any], progress: bool = False) -> Measured:
-    """Both poolings' runs of both datasets from the store (trained when missing), and the claims."""
-    got = {key: fetch_arms(params, key, [ARM], progress) for key in DATASETS}
-    return Measured(got, claims_of(got))
+    """Both poolings' runs of every dataset the profile has (trained when missing), and the claims."""
+    got = {key: fetch_arms(params, key, [ARM], progress) for key in available(params, DATASETS)}
+    return Measured(got, claims_of(got, params))
 
 
-def claims_of(got: Mapping[str, Arms]) -> dict[str, dict]:
-    tiny, nette = got["tiny"], got["imagenette"]
+def claims_of(got: Mapping[str, Arms], params: Mapping[str, Any]) -> dict[str, dict]:
     what = "overlapping minus non-overlapping pooling, ten-crop, paired by seed"
+    if "imagenette" not in got:
+        return {**claims_of_tiny(got["tiny"], what), "imagenette.pooling_top1": not_here(params, "Imagenette")}
+    return {**claims_of_tiny(got["tiny"], what),
+            "imagenette.pooling_top1": paired_claim(got["imagenette"], ARM, "ten_crop_top1", what,
+                                                    baseline_minus_arm=True)}
+
+
+def claims_of_tiny(tiny: Arms, what: str) -> dict[str, dict]:
     return {
         "pooling.top1": paired_claim(tiny, ARM, "ten_crop_top1", what, baseline_minus_arm=True),
         "pooling.top5": paired_claim(tiny, ARM, "ten_crop_top5", what, baseline_minus_arm=True),
         "pooling.overfitting": paired_claim(tiny, ARM, "gap", "overlapping minus non-overlapping, val − train "
                                             "top-1 gap after the last epoch, paired by seed", baseline_minus_arm=True),
-        "imagenette.pooling_top1": paired_claim(nette, ARM, "ten_crop_top1", what, baseline_minus_arm=True),
     }
