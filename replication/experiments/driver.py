@@ -1,17 +1,17 @@
 """Train every run a profile's reports need: ``python -m replication.experiments --profile cpu``.
 
-Each notebook's runs are trained (or found in the store) in an order that makes partial progress
+Runs are trained (or found in the store) one at a time, in an order that makes partial progress
 useful, each stored atomically in ``runs/<hash>/`` as it finishes; killed, a run resumes from its
-checkpoint. ``--profile smoke`` trains into the scratch store. ``--only`` picks notebooks:
+checkpoint. ``--profile smoke`` trains into the scratch store. ``--only`` picks what to train:
 
-- ``00``: the miniature, dataset by dataset (Imagenette first): the tuning grid on images held out of
-  the training set, then the baseline at every seed once the tuning confirms the recipe;
-- ``02`` (or one setting, ``02-paper`` / ``02-modern``): Fig. 1's sweeps, then the chosen rates on
-  the other seeds;
-- ``03``: both halves, or ``03-cifar`` / ``03-imagenet`` (the Tiny ImageNet LRN-off and control arms;
-  the LRN arm is notebook 04's nets);
-- ``04``, ``05``: the ImageNet-protocol nets and baselines (``training_order``); under torchrun
-  every rank trains and rank 0 reports.
+- ``00``: the paired protocol (notebooks 00 and 03-05), dataset by dataset: the tuning grid on images
+  held out of the training set, then, seed by seed, the baseline and the ``--arms`` once the tuning
+  confirms the recipe (``make protocol`` runs the whole queue);
+- ``02`` (or one setting, ``02-paper`` / ``02-modern``): Fig. 1's sweeps, grown until each
+  activation's fastest rate is bracketed, then the chosen rates on the other seeds;
+- ``04``: Table 1's classical methods on Tiny ImageNet (``protocol.CLASSICAL``).
+
+Under torchrun every rank trains and rank 0 reports and commits.
 """
 
 from __future__ import annotations
@@ -28,24 +28,21 @@ import yaml
 from replication import profiles
 from replication.engine import runs
 from replication.engine.config import TrainConfig, config_hash
-from replication.experiments import baselines, error_rates, lrn, miniature, pooling, protocol, relu_speedup
-from replication.experiments.baselines import BaselineConfig
-from replication.experiments.cifar import ACTIVATIONS, SETTINGS, Diverged, fig1_config, get_run, lrn_config
+from replication.experiments import baselines, miniature, protocol, relu_speedup
+from replication.experiments.cifar import ACTIVATIONS, SETTINGS, Diverged, fig1_config, get_run
 from replication.experiments.imagenet import pct
-from replication.experiments.scales import scale_for
 
-CHOICES = ("00", "02", "02-paper", "02-modern", "03", "03-cifar", "03-imagenet", "04", "05")
-DEFAULT = ("02", "03", "04", "05")
+CHOICES = ("00", "02", "02-paper", "02-modern", "04")
+DEFAULT = ("00", "02", "04")
 
 
 # ---------------------------------------------------------------------------
 # CIFAR-10: notebooks 02 and 03's first half
 # ---------------------------------------------------------------------------
 
-def train_cifar(params: Mapping[str, Any], only: Sequence[str], progress: bool = False, log=print) -> None:
-    """Train (or find) every CIFAR-10 run of notebooks 02 and 03 for ``params["profile"]``, most
-    important first: 02's paper-setting sweep, its chosen rates on the other seeds, the modern
-    setting; then 03's runs seed by seed (both arms of a seed before the next seed)."""
+def train_fig1(params: Mapping[str, Any], only: Sequence[str], progress: bool = False, log=print) -> None:
+    """Train (or find) every run of notebook 02 for ``params["profile"]``: each setting's sweep on the
+    first seed, grown until bracketed, then its chosen rates on the other seeds."""
     profile = params["profile"]
     seeds, epochs, precision = params["seeds"], params["epochs"], params["precision"]
 
@@ -68,84 +65,28 @@ def train_cifar(params: Mapping[str, Any], only: Sequence[str], progress: bool =
             for a in ACTIVATIONS:
                 fetch(fig1_config(setting, a, chosen[a], s, profile, epochs, precision),
                       f"02 {setting} {a} lr {chosen[a]:g} seed {s}")
-    if "03" in only or "03-cifar" in only:
-        for s in seeds:
-            for with_lrn in (True, False):
-                fetch(lrn_config(with_lrn, s, profile, epochs, precision), f"03 lrn={with_lrn} seed {s}")
 
 
 # ---------------------------------------------------------------------------
-# The ImageNet protocol: notebooks 03's second half, 04 and 05
+# The paired protocol (notebooks 00, 03-05) and Table 1's classical methods (04)
 # ---------------------------------------------------------------------------
 
-def training_order(params: Mapping[str, Any], only: Sequence[str] = ("04", "05")) -> list:
-    """Every config of the chosen notebooks once, ordered so that a notebook completes as early as
-    possible: notebook 04's runs (the overlapping Tiny ImageNet seeds, which 05 and 03 share, then the
-    baselines and Imagenette), then the rest of 05 (the non-overlapping seeds), then 04's budget check,
-    then 03's LRN-off and control seeds."""
-    plan4 = error_rates.plan(params) if "04" in only else {}
-    plan5 = pooling.plan(params) if "05" in only else {}
-    plan3 = lrn.imagenet_plan(params) if "03" in only or "03-imagenet" in only else {}
-    first = scale_for(params["profile"]).families[0].key
-    order: list = (list(plan4.get(first, [])) + list(plan5.get("overlapping", []))
-                   + list(plan3.get("lrn", [])))
-    order += plan4.get("baselines", [])
-    order += [c for key, configs in plan4.items() if key not in (first, "baselines", "budget_check")
-              for c in configs]
-    order += plan5.get("non_overlapping", [])
-    order += plan4.get("budget_check", [])  # the one long run last: the claims' runs come first
-    order += plan3.get("no_lrn", []) + plan3.get("lrn_scale_only", [])
-    seen, unique = set(), []
-    for config in order:
-        ident = (type(config).__name__, config.hash if isinstance(config, BaselineConfig) else config_hash(config))
-        if ident not in seen:
-            seen.add(ident)
-            unique.append(config)
-    return unique
-
-
-def describe(config: TrainConfig | BaselineConfig) -> str:
-    """One line naming an ImageNet-protocol run or baseline: dataset, net, seed, epochs, hash."""
-    if isinstance(config, BaselineConfig):
-        return f"baseline {config.kind} on {config.dataset} ({config.hash})"
-    model = config.model
-    with_lrn = (", no LRN" if "lrn" in model and model["lrn"] is None
-                else ", LRN scale only (alpha 0)" if model.get("lrn_alpha") == 0.0 else "")
-    return (f"{config.dataset} {config.crop}px width {model.get('width')} {model.get('pooling')}{with_lrn} "
-            f"seed {config.seed}, {config.epochs} epochs ({config_hash(config)})")
-
-
-def train_imagenet(params: Mapping[str, Any], only: Sequence[str], list_only: bool = False,
-                   git_commit: bool = False) -> None:
-    """Train (or find) every ImageNet-protocol run of the chosen notebooks, in ``training_order``."""
-    order = training_order(params, only)
+def train_classical(params: Mapping[str, Any], list_only: bool = False, git_commit: bool = False) -> None:
+    """Table 1's classical methods on the profile's Tiny ImageNet images (``protocol.CLASSICAL``)."""
     scratch = params["profile"] == "smoke"
-    is_main = int(os.environ.get("RANK", "0")) == 0  # under torchrun every rank trains, rank 0 reports
-    for number, config in enumerate(order, 1):
-        if isinstance(config, BaselineConfig):
-            path = baselines.record_path(config, scratch)
-            stored = path.is_file()
-        else:
-            path = runs.run_dir(config, runs.scratch_store_dir() if scratch else None)
-            stored = (path / "summary.json").is_file()
-        if is_main:
-            print(f"[{number}/{len(order)}] {'stored ' if stored else 'to train'} {describe(config)}", flush=True)
-        if list_only or stored:
+    for config in protocol.CLASSICAL.get(params["profile"], ()):
+        path = baselines.record_path(config, scratch)
+        print(f"{'stored ' if path.is_file() else 'to train'} classical {config.kind} on {config.dataset} "
+              f"({config.hash})", flush=True)
+        if list_only or path.is_file():
             continue
-        if isinstance(config, BaselineConfig):
-            record = baselines.get(config, scratch=scratch)
-            print(f"    top-1 {pct(record['val_top1']):.1f}%  top-5 {pct(record['val_top5']):.1f}%  "
-                  f"{record['seconds']:.0f} s -> {path}", flush=True)
-        else:
-            run = runs.get(config, progress=is_main, device=params["device"], scratch=scratch)
-            if not is_main:
-                continue
-            s = run.summary
-            print(f"    ten-crop top-1 {pct(s['ten_crop_top1']):.1f}% top-5 {pct(s['ten_crop_top5']):.1f}%  "
-                  f"{s['train_seconds'] / 60:.1f} min -> {run.path}", flush=True)
-        if git_commit and not scratch and is_main:
+        record = baselines.get(config, scratch=scratch)
+        print(f"    top-1 {pct(record['val_top1']):.1f}%  top-5 {pct(record['val_top5']):.1f}%  "
+              f"{record['seconds']:.0f} s -> {path}", flush=True)
+        if git_commit and not scratch:
             subprocess.run(["git", "add", str(path)], check=True)
-            subprocess.run(["git", "commit", "-m", f"runs: {describe(config)}", "--", str(path)], check=True)
+            subprocess.run(["git", "commit", "-q", "-m", f"runs: classical {config.kind} ({config.hash})", "--",
+                            str(path)], check=True)
 
 
 def train_miniature(params: Mapping[str, Any], list_only: bool = False, git_commit: bool = False,
@@ -170,7 +111,7 @@ def train_miniature(params: Mapping[str, Any], list_only: bool = False, git_comm
             print(f"    top-1 {pct(run.summary['val_top1']):.1f}% ({'held-out part of train' if config.holdout_per_class else 'val'}), "
                   f"last {check['window']} epochs gained {pct(check['gain']):.2f} points; "
                   f"{run.summary['train_seconds'] / 60:.1f} min -> {run.path}", flush=True)
-            if git_commit and not scratch:
+            if git_commit and not scratch and int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 commits
                 subprocess.run(["git", "add", str(run.path)], check=True)
                 subprocess.run(["git", "commit", "-q", "-m", f"runs: {label} ({run.hash})", "--", str(run.path)],
                                check=True)
@@ -184,7 +125,7 @@ def train_miniature(params: Mapping[str, Any], list_only: bool = False, git_comm
             continue
         tuning = []
         for i, config in enumerate(recipe.tuning_configs(), 1):
-            tuning.append(step(f"tuning {recipe.key}: width {config.model['width']:g}, lr {config.lr:g}, "
+            tuning.append(step(f"tuning {recipe.key}: width {config.model.get('width', 1.0):g}, lr {config.lr:g}, "
                                f"{config.epochs} epochs", config, f"{recipe.key} tuning {i}/{len(recipe.tuning_grid)}"))
         if any(run is None for run in tuning):
             continue  # --list: the grid is not complete, nothing to confirm
@@ -208,8 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Train (resumably) and store every run the chosen notebooks need at a profile.")
     parser.add_argument("--profile", default="cpu", help="smoke, cpu (default) or paper")
     parser.add_argument("--only", nargs="+", default=list(DEFAULT), choices=CHOICES,
-                        help="notebooks whose runs to train (default: 02 03 04 05); 00: the miniature's tuning; 02-paper/02-modern: one "
-                             "setting of 02; 03-cifar/03-imagenet: one half of 03")
+                        help="what to train (default: 00 02 04): 00 the paired protocol, 02 Fig. 1, 04 the classical methods; 02-paper/02-modern: one "
+                             "setting of 02")
     parser.add_argument("--seeds", default=None, help="YAML list overriding the profile's seeds, e.g. '[0, 1]'")
     parser.add_argument("--list", action="store_true",
                         help="print the ImageNet-protocol runs, stored or not, and exit")
@@ -227,10 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     only = set(args.only)
     if "00" in only:
         train_miniature(params, args.list, args.git_commit, args.arms, args.datasets)
-    if not args.list and only & {"02", "02-paper", "02-modern", "03", "03-cifar"}:
-        train_cifar(params, only, log=lambda *a: print(*a, flush=True))
-    if only & {"03", "03-imagenet", "04", "05"}:
-        train_imagenet(params, only, args.list, args.git_commit)
+    if not args.list and only & {"02", "02-paper", "02-modern"}:
+        train_fig1(params, only, log=lambda *a: print(*a, flush=True))
+    if "04" in only:
+        train_classical(params, args.list, args.git_commit)
     if not args.list:
         print("all runs done", flush=True)
     return 0
