@@ -15,7 +15,7 @@ import torch
 
 from replication.profiles import REPO  # the repository root
 from replication import profiles
-from replication.experiments import imagenet as imagenet_protocol
+from replication.experiments import protocol
 from replication.engine import trainer
 from replication.engine import runs
 from replication.engine.config import config_diff, config_hash, HASH_BASE, TrainConfig
@@ -55,15 +55,15 @@ def small(config: TrainConfig, **changes) -> TrainConfig:
 # --------------------------------------------------------------------------- the recipe
 
 def test_paper_config_is_the_papers_recipe():
-    config = imagenet_protocol.paper_config()
+    config = protocol.PAPER_IMAGENET.config(0)
     assert config.dataset == "imagenet" and config.stream
     assert config.image_size == 256 and config.crop == 224  # Section 2 and 4.1; 224 with the ceil rule
-    assert config.model == {"arch": "alexnet", "width": 1.0, "towers": 2, "pooling": "overlapping"}
+    assert config.model == {"arch": "alexnet", "width": 1.0, "towers": 2}
     assert (config.epochs, config.batch_size, config.lr, config.momentum, config.weight_decay) == (
         90, 128, 0.01, 0.9, 5e-4)
     assert (config.schedule, config.max_lr_drops) == ("plateau", 3)
     assert config.optimizer == "paper" and config.flip and config.lighting_std == 0.1 and config.mean_subtraction
-    assert config.ten_crop and config.save_val_topk == 10 and config.stats_images is None
+    assert config.ten_crop and config.save_val_probs and config.stats_images is None
     assert config.init == "model" and config.input_scale == 1.0  # Section 5's init on raw 0..255 pixels
     from replication import models
 
@@ -75,7 +75,7 @@ def test_paper_yaml_states_the_recipe_the_code_uses():
     text = (REPO / "profiles" / "paper.yaml").read_text()
     recipe = dict(re.findall(r"^#\s+recipe\.(\w+):\s*(.+?)\s*$", text, flags=re.M))
     assert recipe, "profiles/paper.yaml lists the recipe as '#   recipe.<field>: <value>' lines"
-    config = imagenet_protocol.paper_config().to_dict()
+    config = protocol.PAPER_IMAGENET.config(0).to_dict()
     for name, value in recipe.items():
         import yaml
 
@@ -96,13 +96,14 @@ def test_new_config_fields_keep_old_hashes():
 # --------------------------------------------------------------------------- the streaming path
 
 def test_paper_profile_code_path_trains_on_a_generated_imagenet_folder(imagenet):
-    config = small(imagenet_protocol.paper_config(seed=0))
+    config = small(protocol.PAPER_IMAGENET.config(0))
     run = runs.get(config, progress=False, device="cpu")
     assert run.summary["classes"] == 2 and run.summary["train_images"] == 12 and run.summary["val_images"] == 6
     assert run.summary["epochs"] == 1 and 0.0 <= run.summary["ten_crop_top1"] <= 1.0
     row = run.history[0]
     assert {"train_eval_top1", "val_top1", "images_per_s"} <= set(row)
-    assert run.artifact("val_topk_classes").shape == (6, 2)  # k = min(10, classes)
+    assert run.artifact("val_probs").shape == (6, 2)  # complete predictions, for ensembles
+    assert "val_top1_dropout_on_mean" not in run.summary  # the dropout errata reads in-memory splits only
     # the run is named with its data: the release and the folder's fingerprint join the hash
     assert run.config.data_variant == "ilsvrc2012" and run.config.data_fingerprint is not None
     assert run.hash == config_hash(runs.identify(config)) != config_hash(config)
@@ -113,7 +114,7 @@ def test_two_folders_never_share_a_run(imagenet, tmp_path, monkeypatch):
     """Pointing REPLICATION_IMAGENET at another folder is another run (and another decoded cache)."""
     import shutil
 
-    config = small(imagenet_protocol.paper_config(seed=0))
+    config = small(protocol.PAPER_IMAGENET.config(0))
     first = runs.identify(config)
     other = tmp_path / "other-imagenet"
     shutil.copytree(imagenet, other)
@@ -127,7 +128,7 @@ def test_streaming_equals_the_in_memory_path_on_square_images(tmp_path, monkeypa
     root = make_imagenet(tmp_path / "square", train_per_class=4, val_per_class=2, size=(256, 256))
     monkeypatch.setenv("REPLICATION_IMAGENET", str(root))
     monkeypatch.setenv("REPLICATION_WORKERS", "2")
-    base = small(imagenet_protocol.paper_config(seed=1), stats_images=None, train_eval_images=0, save_val_topk=0)
+    base = small(protocol.PAPER_IMAGENET.config(1), stats_images=None, train_eval_images=0, save_val_topk=0)
     streamed = trainer.train(base, progress=False, device="cpu")
     monkeypatch.setenv("REPLICATION_WORKERS", "0")
     in_memory = trainer.train(base.replace(stream=False), progress=False, device="cpu")
@@ -138,7 +139,7 @@ def test_streaming_equals_the_in_memory_path_on_square_images(tmp_path, monkeypa
 
 
 def test_stream_workers_do_not_change_the_numbers(imagenet, monkeypatch):
-    config = small(imagenet_protocol.paper_config(seed=2))
+    config = small(protocol.PAPER_IMAGENET.config(2))
     first = trainer.train(config, progress=False, device="cpu")
     monkeypatch.setenv("REPLICATION_WORKERS", "0")
     second = trainer.train(config, progress=False, device="cpu")

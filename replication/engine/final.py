@@ -25,7 +25,7 @@ def final_measurements(trainer, config, is_main: bool) -> tuple[dict, dict[str, 
         summary.update(ten_crop_top1=ten["top1"], ten_crop_top5=ten["top5"])
         result = ten["result"]
     out = artifacts(trainer, result) if is_main else {}
-    if config.eval_dropout_draws and is_main:  # the errata arm: dropout left on at test time, no training
+    if config.eval_dropout_draws and is_main and not trainer.streaming:  # the errata's evaluation mistake
         summary.update(dropout_left_on(trainer, config.eval_dropout_draws))
     stored_probs = (ten if config.ten_crop else final)["probs"]
     if config.save_val_topk > 0 and is_main:

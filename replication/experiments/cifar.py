@@ -1,7 +1,7 @@
 """The CIFAR-10 protocol of notebooks 02 (Fig. 1, Section 3.1) and 03 (Section 3.3's CIFAR-10 half).
 
 - **Configs.** ``fig1_config`` (the four-layer net of Fig. 1 in the paper's setting or the modern
-  default one) and ``lrn_config`` (Section 3.3's conv-local net with and without LRN), sized by the
+  default one), sized by the
   profile's ``Scale``. The cpu-profile configs name the committed runs in ``runs/<hash>/``: do not
   change them without retraining.
 - **Runs.** ``get_run`` takes a run from the store (training it when missing; the smoke profile's
@@ -62,25 +62,6 @@ def fig1_config(setting: str, activation: str, lr: float, seed: int, profile: st
         optimizer="paper", lr=lr, momentum=0.9, weight_decay=0.0, schedule="constant",
         epochs=epochs or s.fig1_epoch_cap, stop_at_train_error=THRESHOLD, extra_epochs=s.fig1_extra_epochs,
         seed=seed, precision=precision, channels_last=False, data_variant=s.cifar_variant,
-    )
-
-
-def lrn_config(lrn: bool, seed: int, profile: str, epochs: int | None = None, precision: str = "fp32"):
-    """One Section 3.3 run: cuda-convnet's conv-local net (24 px crops), with or without LRN.
-
-    The paper's CIFAR augmentation (random 24 px crops of the 32 px images and horizontal flips;
-    centre crop at test), mean image subtracted from raw pixels, cuda-convnet's Gaussian init,
-    momentum 0.9, weight decay 0.0005, lr constant then divided by 10 for the last epoch.
-    """
-    s = scale_for(profile)
-    epochs = epochs or s.lrn_epochs
-    return TrainConfig(
-        model={"arch": "conv_local", "lrn": "alpha_over_n" if lrn else None}, dataset=DATASET,
-        train_per_class=s.lrn_train_per_class, val_per_class=s.lrn_val_per_class,
-        crop=24, flip=True, lighting_std=0.0, mean_subtraction=True,
-        optimizer="paper", lr=s.lrn_lr, momentum=0.9, weight_decay=5e-4,
-        schedule="fixed" if epochs > 1 else "constant", lr_drop_epochs=(epochs - 1,) if epochs > 1 else (),
-        epochs=epochs, seed=seed, precision=precision, channels_last=False, data_variant=s.cifar_variant,
     )
 
 

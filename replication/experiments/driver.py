@@ -30,7 +30,7 @@ from replication.engine import runs
 from replication.engine.config import TrainConfig, config_hash
 from replication.experiments import baselines, miniature, protocol, relu_speedup
 from replication.experiments.cifar import ACTIVATIONS, SETTINGS, Diverged, fig1_config, get_run
-from replication.experiments.imagenet import pct
+from replication.experiments.paired import pct
 
 CHOICES = ("00", "02", "02-paper", "02-modern", "04")
 DEFAULT = ("00", "02", "04")

@@ -22,8 +22,7 @@ import pandas as pd
 from replication import claims
 from replication.claims import Claim, register
 from replication.engine import evaluate
-from replication.experiments.imagenet import Measured, fetch, pct
-from replication.experiments.paired import Arms, available, mean_ci, not_here, recipe, scale
+from replication.experiments.paired import Measured, fetch, pct, Arms, available, mean_ci, not_here, recipe, scale
 from replication.experiments.protocol import CLASSICAL
 
 AT_OUR_SCALE = ("Measured on the miniature protocol (notebook 00): baseline nets trained to the end of the tuned "

@@ -20,8 +20,7 @@ from typing import Any, Mapping
 
 from replication import claims
 from replication.claims import VARIANT, Claim, register
-from replication.experiments.imagenet import Measured
-from replication.experiments.paired import Arms, available, fetch_arms, not_here, paired_claim, plan_arms, scale
+from replication.experiments.paired import Measured, Arms, available, fetch_arms, not_here, paired_claim, plan_arms, scale
 
 NOTEBOOK = "03_lrn"
 ARMS = ("no_lrn", "lrn_scale_only")

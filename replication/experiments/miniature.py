@@ -26,7 +26,7 @@ import pandas as pd
 
 from replication import claims
 from replication.claims import CHECK, Claim, register
-from replication.experiments.imagenet import Measured, fetch, pct
+from replication.experiments.paired import Measured, fetch, pct
 from replication.experiments.protocol import Recipe, recipes_for, stopping_check
 from replication.provenance import describe_machines
 

@@ -18,9 +18,43 @@ import numpy as np
 import pandas as pd
 
 from replication import claims
-from replication.experiments.imagenet import fetch, pct
+from replication.engine import runs as run_store
+from replication.experiments import baselines
+from replication.experiments.baselines import BaselineConfig
 from replication.experiments.protocol import ARMS, Recipe, recipes_for, stopping_check
 from replication.provenance import describe_machines
+
+
+# ---------------------------------------------------------------------------
+# Runs from the store (trained when missing)
+# ---------------------------------------------------------------------------
+
+def pct(value: float) -> float:
+    return 100.0 * float(value)
+
+
+def fetch(plan: Mapping[str, list], params: Mapping[str, Any], progress: bool = False) -> dict[str, list]:
+    """The stored run (or baseline record) of every config in ``plan``; missing ones are trained.
+
+    The smoke profile uses the uncommitted scratch store; the others the run store
+    (read-only in CI, where a missing run is an error naming it).
+    """
+    scratch = params["profile"] == "smoke"
+    out: dict[str, list] = {}
+    for key, configs in plan.items():
+        out[key] = [baselines.get(c, scratch=scratch) if isinstance(c, BaselineConfig)
+                    else run_store.get(c, progress=progress, device=params.get("device"), scratch=scratch)
+                    for c in configs]
+    return out
+
+
+@dataclass
+class Measured:
+    """What an ImageNet-protocol notebook shows and records: its runs (and baseline records) by
+    group, and ``{claim_id: {"measurement", "scale"}}``."""
+
+    runs: dict[str, list]
+    claims: dict[str, dict]
 
 
 def recipe(params: Mapping[str, Any], key: str) -> Recipe:
@@ -135,6 +169,33 @@ def contrast_table(arms: Arms | None, contrasts: Sequence[tuple[str, str, str]],
 # ---------------------------------------------------------------------------
 # Tables and figures
 # ---------------------------------------------------------------------------
+
+def interval_sentence(entry: Mapping[str, Any], subject: str = "overlapping pooling") -> str:
+    """Whether a recorded difference's 95% interval resolves the effect, in words; ``subject`` is
+    what the difference measures (its first group: "overlapping pooling", "the error without LRN")."""
+    measured = entry["measured"]
+    if measured is None:
+        return "not measured at this profile"
+    seeds = len(measured.get("seeds") or [])
+    value = measured["value"]
+    if not measured.get("ci95"):
+        return f"{value:+.2f} pp from {seeds} seed{'s' if seeds != 1 else ''}: no interval, so no verdict"
+    low, high = measured["ci95"]
+    if low <= 0.0 <= high:
+        return (f"{value:+.2f} pp, 95% interval [{low:+.2f}, {high:+.2f}] spans zero: "
+                f"{seeds} seeds do not resolve an effect of this size")
+    side = "lower" if high < 0 else "higher"
+    return (f"{value:+.2f} pp, 95% interval [{low:+.2f}, {high:+.2f}] excludes zero: {subject} is "
+            f"resolved as {side}")
+
+
+def interval_sentences(report, claim_ids: Sequence[str], subject: str = "overlapping pooling"):
+    """One sentence per claim: does the interval over seeds resolve the effect?"""
+    rows = [{"claim": cid, "what the interval says": interval_sentence(report.entries[cid], subject)}
+            for cid in claim_ids if cid in report.entries]
+    return pd.DataFrame(rows, columns=["claim", "what the interval says"]).set_index("claim")
+
+
 
 def mean_ci(values: Sequence[float]) -> str:
     interval = claims.t_interval(values)

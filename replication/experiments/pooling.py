@@ -16,8 +16,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from replication.claims import VARIANT, Claim, register
-from replication.experiments.imagenet import Measured
-from replication.experiments.paired import Arms, available, fetch_arms, not_here, paired_claim, plan_arms
+from replication.experiments.paired import Measured, Arms, available, fetch_arms, not_here, paired_claim, plan_arms
 
 NOTEBOOK = "05_overlapping_pooling"
 ARM = "non_overlapping"
