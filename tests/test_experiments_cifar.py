@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from replication import claims
-from replication.experiments import cifar, lrn, relu_speedup
+from replication.experiments import cifar, relu_speedup
 from replication.engine.config import config_diff, config_hash, HASH_BASE, TrainConfig
 from replication.engine.trainer import Trainer
 from replication.data.splits import synthetic_split
@@ -33,7 +33,6 @@ CPU_HASHES = {
     ("modern", "tanh", 0.01): "785a72253d786307",
     ("modern", "tanh", 0.03): "cded3e11cec1d83b",
 }
-LRN_CPU_HASHES = {True: "c23341ac696ce89f", False: "957ed57325690785"}
 
 
 # --------------------------------------------------------------------------- the input_scale option
@@ -61,7 +60,6 @@ def test_cpu_configs_are_served_by_the_committed_store():
     """The cpu configs hash to runs that are in runs/: a change that moves a hash without a
     migration (python -m replication.cli.migrate) would make CI retrain, and fails here."""
     configs = [cifar.fig1_config(setting, activation, lr, 0, "cpu") for setting, activation, lr in CPU_HASHES]
-    configs += [cifar.lrn_config(with_lrn, 0, "cpu") for with_lrn in LRN_CPU_HASHES]
     missing = [config_hash(c) for c in configs if not (DEFAULT_STORE / config_hash(c) / "summary.json").exists()]
     assert not missing, f"cpu configs with no stored run: {missing}"
 
@@ -88,17 +86,6 @@ def test_sweep_has_three_rates_per_activation():
         assert sorted({a for a, _ in sweep}) == ["relu", "tanh"]
         assert len(sweep) == 2 * len(relu_speedup.LR_GRID[setting])
 
-
-def test_lrn_configs_use_the_papers_cifar_augmentation():
-    with_, without = cifar.lrn_config(True, 0, "cpu"), cifar.lrn_config(False, 0, "cpu")
-    assert with_.model["lrn"] == "alpha_over_n" and without.model["lrn"] is None  # cuda-convnet's convention, or none
-    assert with_.replace(model=without.model) == without
-    assert with_.crop == 24 and with_.flip and with_.train_per_class is None
-    assert with_.lr_drop_epochs == (with_.epochs - 1,)
-    assert cifar.lrn_config(True, 0, "smoke", epochs=1).schedule == "constant"
-
-
-# --------------------------------------------------------------------------- measurements
 
 def rows(*errors):
     return [{"epoch": i + 1, "train_error": e} for i, e in enumerate(errors)]
@@ -185,19 +172,11 @@ def test_speedup_measurement_is_the_geometric_mean_ratio():
     assert low < m["value"] < high
 
 
-def test_lrn_measurement_is_without_minus_with_in_points():
-    m = lrn.lrn_measurement([0.40, 0.41, 0.39], [0.37, 0.38, 0.36], [0, 1, 2])
-    assert m["value"] == pytest.approx(3.0)
-    assert claims.verdict("lrn.cifar_difference", m) == claims.REPRODUCED
-    assert claims.verdict("lrn.cifar_with", lrn.test_errors_measurement([0.37, 0.38, 0.36], [0, 1, 2])) \
-        == claims.NOT_REPRODUCED
-
-
 def test_claims_are_registered_for_both_notebooks():
     assert [c.id for c in claims.claims_for("02_relu_speedup")] == ["relu.speedup", "relu.speedup_modern"]
     assert {c.id for c in claims.claims_for("03_lrn")} == {"lrn.cifar_without", "lrn.cifar_with",
                                                           "lrn.cifar_difference", "lrn.imagenet_top1",
-                                                          "lrn.imagenet_top5"}
+                                                          "lrn.imagenet_top5", "imagenette.lrn_top1"}
     assert claims.get_claim("relu.speedup").params == {"factor": 2.0}
 
 
