@@ -184,7 +184,7 @@ def train_miniature(params: Mapping[str, Any], list_only: bool = False, git_comm
             continue
         tuning = []
         for i, config in enumerate(recipe.tuning_configs(), 1):
-            tuning.append(step(f"tuning {recipe.key}: width {config.model['width']:g}, lr {config.lr:g}, "
+            tuning.append(step(f"tuning {recipe.key}: width {config.model.get('width', 1.0):g}, lr {config.lr:g}, "
                                f"{config.epochs} epochs", config, f"{recipe.key} tuning {i}/{len(recipe.tuning_grid)}"))
         if any(run is None for run in tuning):
             continue  # --list: the grid is not complete, nothing to confirm
