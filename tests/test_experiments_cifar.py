@@ -229,3 +229,25 @@ def test_figures_draw_from_runs():
     assert [line.get_linestyle() for line in lines[:2]] == ["-", "--"]  # tanh dashed, as in Fig. 1
     assert any(list(line.get_ydata()) == [0.25, 0.25] for line in lines)  # the 25% line
     relu_speedup.plot_sweep(result)
+
+
+def test_the_fig1_grid_grows_until_the_best_rate_is_bracketed():
+    """A fastest rate at the top of the grid asks for the next rate up the 1-3-10 ladder, at the
+    bottom for the next one down; once slower rates lie on both sides (a diverged run counts as
+    slower) the grid is closed."""
+    from types import SimpleNamespace
+
+    from replication.experiments import relu_speedup
+
+    def run(*errors):
+        return SimpleNamespace(history=[{"epoch": i + 1, "train_error": e} for i, e in enumerate(errors)])
+
+    slow, fast, faster = run(0.8, 0.6, 0.4), run(0.5, 0.2), run(0.3, 0.2)
+    sweep = {("tanh", 0.001): slow, ("tanh", 0.003): fast, ("tanh", 0.01): faster}
+    assert relu_speedup.grid_extension(sweep, "tanh") == 0.03  # best at the top: grow upwards
+    sweep[("tanh", 0.03)] = run(0.6, 0.5, 0.4)
+    assert relu_speedup.grid_extension(sweep, "tanh") is None   # 0.01 now has slower rates both sides
+    low = {("relu", 0.001): faster, ("relu", 0.003): fast, ("relu", 0.01): slow}
+    assert relu_speedup.grid_extension(low, "relu") == 0.0003   # best at the bottom: grow downwards
+    censored = {("tanh", lr): run(0.9 - lr, 0.8 - lr) for lr in (0.001, 0.003, 0.01)}  # all censored
+    assert relu_speedup.grid_extension(censored, "tanh") == 0.03  # the lowest final error is at the top

@@ -60,8 +60,8 @@ def train_cifar(params: Mapping[str, Any], only: Sequence[str], progress: bool =
         return run
 
     for setting in [s for s in SETTINGS if "02" in only or f"02-{s}" in only]:
-        sweep = {key: fetch(c, f"02 {setting} sweep {key}")
-                 for key, c in relu_speedup.sweep_configs(setting, profile, seeds[0], epochs, precision).items()}
+        sweep = relu_speedup.run_sweep(setting, profile, seeds[0], lambda config, what: fetch(config, f"02 {what}"),
+                                       epochs, precision)
         chosen = {a: relu_speedup.choose_lr(sweep, a) for a in ACTIVATIONS}
         log(f"02 {setting}: chosen {chosen}")
         for s in seeds[1:]:

@@ -56,10 +56,13 @@ register(Claim(
 ))
 
 # The learning-rate sweep of Fig. 1 (the paper: "the learning rates for each network were chosen
-# independently to make training as fast as possible"): the same three rates for both activations.
-# Paper setting: with raw 0..255 pixels the fastest ReLU rate on the cpu subset is 0.003, ahead of
-# 0.01 at every epoch, so the grid brackets 0.003. Modern setting: around 0.01.
+# independently to make training as fast as possible"). Each activation starts from the same three
+# rates and the grid grows, a step of the 1-3-10 ladder at a time, while its fastest rate sits at
+# an edge: a rate is chosen only once a slower (or diverging) rate lies on both sides of it, so the
+# ratio measures tanh against ReLU, not against the end of the grid.
 LR_GRID = {"paper": (0.001, 0.003, 0.01), "modern": (0.003, 0.01, 0.03)}
+LR_LADDER = tuple(round(k * 10.0 ** e, 12) for e in range(-6, 1) for k in (1, 3))  # 1e-6, 3e-6 ... 1, 3
+MAX_GRID_STEPS = 4  # per activation and setting: a bound on the extra runs
 
 
 def sweep_configs(setting: str, profile: str, seed: int, epochs: int | None = None, precision: str = "fp32"):
@@ -105,6 +108,41 @@ def run_epochs_to_threshold(run, threshold: float = THRESHOLD) -> tuple[float, b
     if isinstance(run, Diverged):
         return float(run.config.epochs), True
     return epochs_to_threshold(run.history, threshold)
+
+
+def grid_extension(sweep: Mapping[tuple[str, float], object], activation: str) -> float | None:
+    """The next rate to try for ``activation``, or None once its fastest rate has a rate on both sides.
+
+    A fastest rate at the top of the grid asks for the next rate up the 1-3-10 ladder, at the
+    bottom for the next one down. A diverged run counts as slower, so a grid that ends in a
+    diverging rate is closed on that side.
+    """
+    rates = sorted(lr for a, lr in sweep if a == activation)
+    best = choose_lr(sweep, activation)
+    if len(rates) < 2 or rates[0] < best < rates[-1]:
+        return None
+    if best == rates[-1]:
+        higher = [r for r in LR_LADDER if r > best * 1.0001]
+        return higher[0] if higher else None
+    lower = [r for r in LR_LADDER if r < best * 0.9999]
+    return lower[-1] if lower else None
+
+
+def run_sweep(setting: str, profile: str, seed: int, get, epochs: int | None = None,
+              precision: str = "fp32") -> dict:
+    """``{(activation, lr): run}``: the starting grid, grown until each activation's fastest rate
+    has a slower rate on both sides (at most ``MAX_GRID_STEPS`` more rates each). ``get(config,
+    what)`` returns a config's run (from the store, trained when missing)."""
+    sweep = {key: get(config, f"{setting} sweep {key[0]} lr {key[1]:g}")
+             for key, config in sweep_configs(setting, profile, seed, epochs, precision).items()}
+    for activation in ACTIVATIONS:
+        for _ in range(MAX_GRID_STEPS):
+            lr = grid_extension(sweep, activation)
+            if lr is None:
+                break
+            sweep[(activation, lr)] = get(fig1_config(setting, activation, lr, seed, profile, epochs, precision),
+                                          f"{setting} sweep {activation} lr {lr:g} (grid extended)")
+    return sweep
 
 
 def choose_lr(sweep: Mapping[tuple[str, float], object], activation: str) -> float:
@@ -187,8 +225,8 @@ def speedup_experiment(setting: str, profile: str, seeds: Sequence[int], epochs:
                        precision: str = "fp32", progress: bool = False) -> SpeedupResult:
     """Sweep the learning rate on the first seed, then run the fastest rate of each activation on every seed."""
     seeds = [int(s) for s in seeds]
-    sweep = {key: get_run(c, profile, progress) for key, c in
-             sweep_configs(setting, profile, seeds[0], epochs, precision).items()}
+    sweep = run_sweep(setting, profile, seeds[0], lambda config, _: get_run(config, profile, progress),
+                      epochs, precision)
     chosen = {a: choose_lr(sweep, a) for a in ACTIVATIONS}
     chosen_runs = {a: [sweep[(a, chosen[a])] if s == seeds[0] else
                        get_run(fig1_config(setting, a, chosen[a], s, profile, epochs, precision), profile, progress)
