@@ -1,16 +1,4 @@
-"""Datasets (paper Section 2): where they come from, where they go, how they are decoded.
-
-Every dataset is read from an archive or folder, checked, extracted once into the
-writable data root, and decoded once into a uint8 array cache [N, H, W, 3]; later
-loads memory-map that cache, so no JPEG is decoded twice.
-
-where things live:
-  data root   $REPLICATION_DATA (default: <repo>/data), writable: extracted folders,
-              decoded caches (<root>/cache/<variant>/<split>-<size>px.npy), checksum stamps
-  mirrors     $REPLICATION_MIRRORS, folders of read-only archives separated by ':'
-              (e.g. ../shared/data); archives there are never written to
-  ImageNet    $REPLICATION_IMAGENET or --path: a folder with train/<wnid>/ and val/<wnid>/
-              (ILSVRC-2012, which you obtain from image-net.org; never extracted by us)
+"""``python -m replication data {list,prepare,verify}``: the datasets of Section 2 from the command line.
 
 examples:
   python -m replication data list                          every dataset, its variants and state
@@ -41,9 +29,13 @@ from pathlib import Path
 from replication.data.archives import _how_to_get, _stamp_ok, locate, verify_archive
 from replication.data.cache import (_cache_complete, _cache_files, _default_workers, _load_cache, _prepare_choice,
                                     cache_dir, load_split)
+from replication import data as data_package
 from replication.data.layouts import LAYOUTS
 from replication.data.registry import DATASETS, DataError, DatasetSpec, Variant, _root, get_spec
 from replication.paths import mirror_dirs
+
+# --help shows where the data lives (the package's own docstring, written once) and these examples
+__doc__ = data_package.__doc__.split("\ncommand line:")[0].rstrip() + "\n\n" + __doc__.split("\n\n", 1)[1]
 
 
 def _cached_sizes(root: Path, variant: Variant) -> list[str]:

@@ -25,32 +25,37 @@ _ARCH_ALIASES = {"fig1net": "fig1", "convlocal": "conv_local", "conv-local": "co
                  "convlocalnet": "conv_local", "alex": "alexnet"}
 
 
-def check_spec(spec: dict[str, Any], input_size: int | None = None) -> None:
-    """Check a spec without building the net: the arch is known, its arguments exist, and (AlexNet,
-    whose config does the arithmetic) the sizes fit, e.g. an input too small for the family's three
-    poolings. ``input_size`` is the crop the net will see when the spec does not say. Raises
-    :class:`ModelConfigError` naming the problem."""
+def _parse(spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(arch, kwargs)`` of a spec, the arch resolved and every argument known to it (else
+    :class:`ModelConfigError` naming the unknown ones)."""
     kwargs = dict(spec)
     arch = str(kwargs.pop("arch", "alexnet")).lower()
     arch = _ARCH_ALIASES.get(arch, arch)
     if arch not in ARCHS:
         raise ModelConfigError(f"unknown arch {arch!r}; use one of {sorted(ARCHS)}")
     if arch == "alexnet":
-        valid = {f.name for f in dataclasses.fields(AlexNetConfig)}
-        unknown = sorted(set(kwargs) - valid)
-        if unknown:
-            raise ModelConfigError(f"unknown AlexNetConfig fields {unknown}; valid: {sorted(valid)}")
+        valid, name = {f.name for f in dataclasses.fields(AlexNetConfig)}, "AlexNetConfig fields"
+    else:
+        valid, name = set(signature(ARCHS[arch]).parameters), f"{ARCHS[arch].__name__} arguments"
+    unknown = sorted(set(kwargs) - valid)
+    if unknown:
+        raise ModelConfigError(f"unknown {name} {unknown}; valid: {sorted(valid)}")
+    return arch, kwargs
+
+
+def check_spec(spec: dict[str, Any], input_size: int | None = None) -> None:
+    """Check a spec without building the net: the arch is known, its arguments exist, and (AlexNet,
+    whose config does the arithmetic) the sizes fit, e.g. an input too small for the family's three
+    poolings. ``input_size`` is the crop the net will see when the spec does not say. Raises
+    :class:`ModelConfigError` naming the problem."""
+    arch, kwargs = _parse(spec)
+    if arch == "alexnet":
         if input_size is not None:
             kwargs.setdefault("input_size", input_size)
         try:
             AlexNetConfig(**kwargs)  # validates widths, LRN, pooling and the map sizes
         except TypeError as error:  # a value of the wrong type
             raise ModelConfigError(str(error)) from None
-        return
-    valid = set(signature(ARCHS[arch]).parameters)
-    unknown = sorted(set(kwargs) - valid)
-    if unknown:
-        raise ModelConfigError(f"unknown {ARCHS[arch].__name__} arguments {unknown}; valid: {sorted(valid)}")
 
 
 def build_model(spec: dict[str, Any] | AlexNetConfig) -> nn.Module:
@@ -62,21 +67,8 @@ def build_model(spec: dict[str, Any] | AlexNetConfig) -> nn.Module:
     """
     if isinstance(spec, AlexNetConfig):
         return AlexNet(spec)
-    kwargs = dict(spec)
-    arch = str(kwargs.pop("arch", "alexnet")).lower()
-    arch = _ARCH_ALIASES.get(arch, arch)
-    if arch not in ARCHS:
-        raise ModelConfigError(f"unknown arch {arch!r}; use one of {sorted(ARCHS)}")
+    arch, kwargs = _parse(spec)
     if arch == "alexnet":
-        valid = {f.name for f in dataclasses.fields(AlexNetConfig)}
-        unknown = sorted(set(kwargs) - valid)
-        if unknown:
-            raise ModelConfigError(f"unknown AlexNetConfig fields {unknown}; valid: {sorted(valid)}")
         return AlexNet(AlexNetConfig(**kwargs))
-    cls = ARCHS[arch]
-    valid = set(signature(cls).parameters)
-    unknown = sorted(set(kwargs) - valid)
-    if unknown:
-        raise ModelConfigError(f"unknown {cls.__name__} arguments {unknown}; valid: {sorted(valid)}")
-    return cls(**kwargs)
+    return ARCHS[arch](**kwargs)
 
