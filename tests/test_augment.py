@@ -231,7 +231,7 @@ def test_pca_reconstructs_the_covariance():
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("eigen_scale", ["lambda", "sqrt"])
+@pytest.mark.parametrize("eigen_scale", ["lambda", "lambda_unit", "sqrt"])
 def test_lighting_shift_has_the_paper_distribution(eigen_scale):
     n, size = 20000, 2
     eigvals = torch.tensor([900.0, 49.0, 4.0])
@@ -240,7 +240,8 @@ def test_lighting_shift_has_the_paper_distribution(eigen_scale):
     out = aug(np.zeros((n, size, size, 3), dtype=np.uint8), seeded(7)).double()
     shift = out[:, :, 0, 0]
     assert torch.equal(out, shift[:, :, None, None].expand_as(out)), "one shift for every pixel of an image"
-    weights = eigvals.double() if eigen_scale == "lambda" else eigvals.double().sqrt()
+    weights = {"lambda": eigvals.double(), "lambda_unit": eigvals.double() / 255,
+               "sqrt": eigvals.double().sqrt()}[eigen_scale]
     alphas = (shift @ eigvecs.double()) / weights  # project onto p_i, divide by l_i
     torch.testing.assert_close(alphas.std(0), torch.full((3,), 0.1, dtype=torch.float64), rtol=0.03, atol=0)
     assert alphas.mean(0).abs().max() < 4 * 0.1 / n**0.5
@@ -282,9 +283,13 @@ def test_real_cifar_pixels_pca_and_crops(tmp_path, monkeypatch):
     # Natural images: the first axis is brightness (R, G, B all about 1/sqrt(3)) and dominates.
     assert torch.allclose(stats.eigvecs[:, 0], torch.full((3,), 3**-0.5), atol=0.1)
     assert stats.eigvals[0] > 5 * stats.eigvals[1]
-    # Section 4.1's lighting on the 0..255 scale: a few levels with sqrt(lambda), hundreds with lambda.
+    # Section 4.1's lighting: about ten levels with sqrt(lambda) (the 2012 code), hundreds with lambda on
+    # the 0..255 scale, a few with lambda on the 0..1 scale (shift = a lambda / 255 levels).
     assert 1 < A.lighting_shift_std(stats.eigvals, 0.1, "sqrt") < 30
     assert A.lighting_shift_std(stats.eigvals, 0.1, "lambda") > 100
+    unit = A.lighting_shift_std(stats.eigvals, 0.1, "lambda_unit")
+    assert 0.5 < unit < A.lighting_shift_std(stats.eigvals, 0.1, "sqrt")
+    assert unit == pytest.approx(A.lighting_shift_std(stats.eigvals / 255**2, 0.1, "lambda") * 255)
 
     batch = images[:64]
     aug = A.BatchAugmenter.from_stats(stats, A.crop_for_size(32), lighting_std=0)

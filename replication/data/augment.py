@@ -30,11 +30,18 @@ from one chunked, exact float64 pass (``compute_dataset_stats``; CIFAR-10's 50k
 training images take about 3 s on two cores).
 
 Eigen-scale caveat (``eigen_scale``): the paper's text multiplies ``a_i`` by the
-eigenvalue ``lambda_i`` (the default, ``'lambda'``), while the 2012 code used
-``sqrt(lambda_i)`` (``'sqrt'``, the per-axis standard deviation). On the 0..255
-scale the two differ greatly. CIFAR-10's eigenvalues are about (11173, 815, 172):
-``'lambda'`` shifts the brightness axis with a standard deviation of about 1100
-levels, far beyond the pixel range; ``'sqrt'`` by about 10.6 levels.
+eigenvalue ``lambda_i`` without naming the pixel scale, while the 2012 code used
+``sqrt(lambda_i)`` (``'sqrt'``, the per-axis standard deviation). Three readings:
+
+- ``'lambda'``: the text on the 0..255 scale. CIFAR-10's eigenvalues are about
+  (11173, 815, 172): the brightness axis moves with a standard deviation of about
+  1100 levels, far beyond the pixel range;
+- ``'lambda_unit'``: the text on the 0..1 scale, where the formula gives a
+  plausible jitter (the reading of later reimplementations, e.g. fb.resnet.torch):
+  eigenvalues of pixels/255, the shift converted back to levels, ``a_i lambda_i / 255``;
+  about 4.4 levels on CIFAR-10. The paper's form the claims use;
+- ``'sqrt'``: the 2012 code, about 10.6 levels on CIFAR-10.
+
 ``lighting_shift_std`` reports the size so a caller can see what it chose.
 
 Speed (one torch thread, thread CPU time, 128-image batches, uint8 NHWC numpy in):
@@ -53,7 +60,7 @@ import torch
 from torch import Tensor
 
 
-EigenScale = Literal["lambda", "sqrt"]
+EigenScale = Literal["lambda", "lambda_unit", "sqrt"]
 
 PAPER_IMAGE_SIZE = 256
 PAPER_CROP_SIZE = 224
@@ -320,15 +327,19 @@ def draw_alphas(n: int, std: float, generator: torch.Generator | None) -> Tensor
 def _eigen_weights(eigvals: Tensor, eigen_scale: EigenScale) -> Tensor:
     if eigen_scale == "lambda":
         return eigvals
+    if eigen_scale == "lambda_unit":  # lambda of pixels/255, the shift back on the 0..255 scale
+        return eigvals / 255.0
     if eigen_scale == "sqrt":
         return eigvals.clamp_min(0).sqrt()
-    raise ValueError(f"eigen_scale must be 'lambda' (the paper's text) or 'sqrt' (the 2012 code), got {eigen_scale!r}")
+    raise ValueError(f"eigen_scale must be 'lambda' (the paper's text on the 0..255 scale), 'lambda_unit' (on the "
+                     f"0..1 scale) or 'sqrt' (the 2012 code), got {eigen_scale!r}")
 
 
 def lighting_shift(alphas: Tensor, eigvals: Tensor, eigvecs: Tensor, eigen_scale: EigenScale = "lambda") -> Tensor:
     """The RGB shift ``[p1 p2 p3][a1 l1, a2 l2, a3 l3]^T`` per image: [n,3] from alphas [n,3].
 
-    ``l_i`` is ``lambda_i`` (``'lambda'``, the paper) or ``sqrt(lambda_i)`` (``'sqrt'``).
+    ``l_i`` is ``lambda_i`` (``'lambda'``), ``lambda_i / 255`` (``'lambda_unit'``: the paper's form on
+    the 0..1 scale, in levels) or ``sqrt(lambda_i)`` (``'sqrt'``, the 2012 code).
     """
     weights = _eigen_weights(eigvals.to(alphas), eigen_scale)
     return (alphas * weights) @ eigvecs.to(alphas).T

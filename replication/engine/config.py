@@ -27,7 +27,7 @@ from replication.models import ModelConfigError, check_spec
 PRECISIONS = ("fp32", "bf16")
 SCHEDULES = ("plateau", "fixed", "constant")
 OPTIMIZERS = ("paper", "torch")
-EIGEN_SCALES = ("sqrt", "lambda")
+EIGEN_SCALES = ("sqrt", "lambda", "lambda_unit")
 INITS = ("model", "kaiming")
 CHOICES = {"precision": PRECISIONS, "schedule": SCHEDULES, "optimizer": OPTIMIZERS,
            "lighting_eigen_scale": EIGEN_SCALES, "init": INITS}
@@ -50,8 +50,10 @@ FIELD_HELP = {
     "crop": "random crop size in training, centre crop in test (None: the whole image, Section 4.1)",
     "flip": "random horizontal reflections in training (Section 4.1)",
     "lighting_std": "std of the PCA lighting coefficients a_i (Section 4.1; 0 disables)",
-    "lighting_eigen_scale": "'sqrt' (a_i * sqrt(lambda_i), the 2012 code: a few pixel levels) or 'lambda' "
-                            "(the paper's text read on the 0..255 scale: hundreds of levels); see augment.py",
+    "lighting_eigen_scale": "'sqrt' (a_i * sqrt(lambda_i), the 2012 code: about ten pixel levels), "
+                            "'lambda_unit' (the paper's a_i * lambda_i on the 0..1 pixel scale: a few levels; "
+                            "the claims' default) or 'lambda' (the text read on the 0..255 scale: hundreds of "
+                            "levels); see augment.py",
     "mean_subtraction": "subtract the mean training image (Section 2)",
     "input_scale": "divide the (mean-subtracted) pixels by this: 1 keeps the paper's raw 0..255 levels "
                    "(cuda-convnet); about 64, the pixel std of CIFAR-10, standardises them (the modern default)",
