@@ -176,7 +176,7 @@ def test_claims_are_registered_for_both_notebooks():
     assert [c.id for c in claims.claims_for("02_relu_speedup")] == ["relu.speedup", "relu.speedup_modern"]
     assert {c.id for c in claims.claims_for("03_lrn")} == {"lrn.cifar_without", "lrn.cifar_with",
                                                           "lrn.cifar_difference", "lrn.imagenet_top1",
-                                                          "lrn.imagenet_top5", "imagenette.lrn_top1"}
+                                                          "lrn.imagenet_top5"}
     assert claims.get_claim("relu.speedup").params == {"factor": 2.0}
 
 

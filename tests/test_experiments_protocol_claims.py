@@ -4,6 +4,7 @@ use, and what a protocol run records. The notebooks themselves run at the smoke 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -59,7 +60,7 @@ def test_kaiming_init_is_he_and_deterministic():
     from replication.engine.trainer import Trainer
     from replication.data.splits import synthetic_split
 
-    config = protocol.CPU_TINY.config(0).replace(dataset="synthetic", data_variant=None, train_eval_images=0,
+    config = protocol.CPU_NETTE.config(0).replace(dataset="synthetic", image_size=32, crop=28, data_variant=None, train_eval_images=0,
                                                  neighbours_k=0, eval_dropout_draws=0, save_val_probs=False)
     assert config.init == "kaiming" and config.input_scale == 64.0
     data = (synthetic_split("train", 2, 32, 200), synthetic_split("val", 1, 32, 200))
@@ -95,32 +96,58 @@ def fabricated(seed: int, top1: float, top5: float, gap: float = 5.0):
                for e in (1, 2, 3)]
     summary = {"ten_crop_top1": top1 / 100, "ten_crop_top5": top5 / 100, "val_top1": (top1 + 1) / 100,
                "val_top5": (top5 + 1) / 100}
-    return SimpleNamespace(config=protocol.CPU_TINY.config(seed), summary=summary, history=history, hash=f"h{seed}")
+    return SimpleNamespace(config=protocol.CPU_NETTE.config(seed), summary=summary, history=history, hash=f"h{seed}")
+
+
+# Imagenette's recipe with 200 classes: a stand-in whose top-5 error is the paper's measure.
+MANY_CLASSES = replace(protocol.CPU_NETTE, classes=200)
 
 
 def test_pooling_and_lrn_claims_are_paired_differences_on_fabricated_runs():
     base = [fabricated(s, 60.0 + s, 30.0 + s) for s in range(3)]
     non = [fabricated(s, 60.5 + s, 30.3 + s, gap=6.0) for s in range(3)]
-    arms = paired.Arms(protocol.CPU_TINY, {"baseline": base, "non_overlapping": non})
+    arms = paired.Arms(MANY_CLASSES, {"baseline": base, "non_overlapping": non})
     params = {"profile": "cpu", "precision": "fp32", "seeds": [0, 1, 2]}
-    got = pooling.claims_of({"tiny": arms}, params)
+    got = pooling.claims_of({paired.IMAGENET: arms}, params)
     assert got["pooling.top1"]["measurement"]["value"] == pytest.approx(-0.5)  # overlapping minus non
     assert got["pooling.top1"]["measurement"]["paired"] and got["pooling.top1"]["scale"]["seeds"] == [0, 1, 2]
+    assert got["pooling.top5"]["measurement"]["value"] == pytest.approx(-0.3)
     assert got["pooling.overfitting"]["measurement"]["value"] == pytest.approx(-1.0)
-    assert got["imagenette.pooling_top1"]["measurement"] is None  # no Imagenette runs given
     no_lrn = [fabricated(s, 61.4 + s, 31.2 + s) for s in range(3)]
-    lrn_arms = paired.Arms(protocol.CPU_TINY, {"baseline": base, "no_lrn": no_lrn, "lrn_scale_only": base})
-    got = lrn.claims_of({"tiny": lrn_arms}, params)
+    lrn_arms = paired.Arms(MANY_CLASSES, {"baseline": base, "no_lrn": no_lrn, "lrn_scale_only": base})
+    got = lrn.claims_of({paired.IMAGENET: lrn_arms}, params)
     assert got["lrn.imagenet_top1"]["measurement"]["value"] == pytest.approx(1.4)  # without minus with
+    assert got["lrn.imagenet_top5"]["measurement"]["value"] == pytest.approx(1.2)
     assert got["lrn.cifar_difference"]["measurement"] is None
     with pytest.raises(ValueError, match="different seeds"):
-        paired.paired_claim(paired.Arms(protocol.CPU_TINY, {"baseline": base, "no_lrn": no_lrn[::-1]}), "no_lrn",
+        paired.paired_claim(paired.Arms(MANY_CLASSES, {"baseline": base, "no_lrn": no_lrn[::-1]}), "no_lrn",
                             "ten_crop_top1", "x")
+
+
+def test_top5_claims_are_not_evaluated_on_a_stand_in_with_ten_classes():
+    base = [fabricated(s, 30.0 + s, 3.0 + s) for s in range(3)]
+    arms = paired.Arms(protocol.CPU_NETTE, {"baseline": base, "non_overlapping": base, "no_lrn": base,
+                                            "lrn_scale_only": base})
+    params = {"profile": "cpu", "precision": "fp32", "seeds": [0, 1, 2]}
+    for got, top1, top5 in ((pooling.claims_of({paired.IMAGENET: arms}, params), "pooling.top1", "pooling.top5"),
+                            (lrn.claims_of({paired.IMAGENET: arms}, params), "lrn.imagenet_top1", "lrn.imagenet_top5")):
+        assert got[top1]["measurement"] is not None
+        assert got[top5]["measurement"] is None
+        assert "10" in got[top5]["scale"]["variant"] and "top-5" in got[top5]["scale"]["variant"]
+        assert claims.verdict(top5, got[top5]["measurement"]) == claims.NOT_EVALUATED
+
+
+def test_the_imagenet_stand_in_is_imagenette_below_the_paper_profile():
+    assert paired.recipe({"profile": "cpu"}, paired.IMAGENET) is protocol.CPU_NETTE
+    assert paired.recipe({"profile": "smoke"}, paired.IMAGENET) is protocol.SMOKE_NETTE
+    assert paired.recipe({"profile": "paper"}, paired.IMAGENET) is protocol.PAPER_IMAGENET
+    assert paired.top5_measurable(protocol.PAPER_IMAGENET) and not paired.top5_measurable(protocol.CPU_NETTE)
+    assert paired.available({"profile": "paper"}, ["cifar", paired.IMAGENET]) == [paired.IMAGENET]
 
 
 def test_the_protocol_notebooks_register_their_claims():
     assert {c.id for c in claims.claims_for(pooling.NOTEBOOK)} == {
-        "pooling.top1", "pooling.top5", "pooling.overfitting", "imagenette.pooling_top1"}
+        "pooling.top1", "pooling.top5", "pooling.overfitting"}
     assert {"imagenet.ilsvrc2010_top1", "imagenet.ensemble_top1"} <= {c.id for c in claims.claims_for(error_rates.NOTEBOOK)}
     assert claims.CLAIMS["imagenet.ensemble_top1"].rule == "jackknife_direction"
     for claim in claims.claims_for(error_rates.NOTEBOOK) + claims.claims_for(pooling.NOTEBOOK) + claims.claims_for(lrn.NOTEBOOK):

@@ -17,7 +17,7 @@ from replication.experiments import protocol
 from replication.seeds import STREAM_AUGMENT, STREAM_LIGHTING, generator
 
 # A recipe the size of a unit test: the synthetic dataset, the 28 px family at width 1/8.
-TOY = replace(protocol.CPU_TINY, dataset="synthetic", data_variant=None, width=0.125, epochs=3,
+TOY = replace(protocol.CPU_NETTE, dataset="synthetic", data_variant=None, image_size=32, crop=28, width=0.125, epochs=3,
               lr_drop_epochs=(1, 2), train_eval_images=0, holdout_per_class=2)
 TRAIN, VAL = synthetic_split("train", 8, 32, classes=10), synthetic_split("val", 2, 32, classes=10)
 
@@ -75,17 +75,17 @@ def test_layer_seeds_keep_unchanged_layers_when_a_layer_changes_shape():
 
 
 def test_arm_deltas_and_tuning_configs():
-    base = protocol.CPU_TINY.config(0)
+    base = protocol.CPU_NETTE.config(0)
     assert base.layer_seeds and base.ten_crop and base.save_val_probs and base.holdout_per_class == 0
-    assert protocol.CPU_TINY.config(0, "no_lrn").model["lrn"] is None
-    assert protocol.CPU_TINY.config(0, "lrn_scale_only").model["lrn_alpha"] == 0.0
-    assert protocol.CPU_TINY.config(0, "non_overlapping").model["pooling"] == "non_overlapping"
-    assert not protocol.CPU_TINY.config(0, "no_lrn").save_val_probs  # only the baseline's feed ensembles
-    assert protocol.CPU_TINY.config(0, "no_lighting").lighting_std == 0.0
-    assert protocol.CPU_TINY.config(0, "no_dropout").model["dropout"] == 0.0
-    assert protocol.CPU_TINY.config(0).lighting_stream and not protocol.CPU_TINY.config(0, tuning=True).lighting_stream
+    assert protocol.CPU_NETTE.config(0, "no_lrn").model["lrn"] is None
+    assert protocol.CPU_NETTE.config(0, "lrn_scale_only").model["lrn_alpha"] == 0.0
+    assert protocol.CPU_NETTE.config(0, "non_overlapping").model["pooling"] == "non_overlapping"
+    assert not protocol.CPU_NETTE.config(0, "no_lrn").save_val_probs  # only the baseline's feed ensembles
+    assert protocol.CPU_NETTE.config(0, "no_lighting").lighting_std == 0.0
+    assert protocol.CPU_NETTE.config(0, "no_dropout").model["dropout"] == 0.0
+    assert protocol.CPU_NETTE.config(0).lighting_stream and not protocol.CPU_NETTE.config(0, tuning=True).lighting_stream
     with pytest.raises(ValueError, match="unknown arm 'no_dropout_typo'"):
-        protocol.CPU_TINY.config(0, "no_dropout_typo")
+        protocol.CPU_NETTE.config(0, "no_dropout_typo")
     tuning = protocol.CPU_NETTE.tuning_configs()
     assert len(tuning) == len(protocol.CPU_NETTE.tuning_grid)
     assert all(c.holdout_per_class == 100 and not c.ten_crop and not c.save_val_probs for c in tuning)

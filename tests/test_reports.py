@@ -37,7 +37,7 @@ def _nbval(path, tmp_path) -> subprocess.CompletedProcess:
 def test_nbval_fails_a_cpu_report_whose_verdict_was_edited(tmp_path):
     """The cpu reports are compared exactly: a committed verdict that is not what the code
     computes from the run store fails nbval (here one status is changed in a copy)."""
-    source = REPO / "reports" / "cpu" / "05_overlapping_pooling.ipynb"
+    source = REPO / "reports" / "cpu" / "02_relu_speedup.ipynb"
     notebook = json.loads(source.read_text())
     cell = _verdict_cell(notebook)
     edited = False

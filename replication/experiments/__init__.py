@@ -4,7 +4,7 @@
   and the check that its baselines finish learning; ``protocol`` holds the recipes and the arms),
 - ``architecture`` (01: Section 3 and Fig. 2, exact counts on the paper's net, no training),
 - ``relu_speedup`` (02: Fig. 1, ReLU vs tanh on CIFAR-10),
-- ``lrn`` (03: Section 3.3, response normalisation on CIFAR-10 and Tiny ImageNet),
+- ``lrn`` (03: Section 3.3, response normalisation on CIFAR-10 and the ImageNet stand-in),
 - ``error_rates`` (04: Section 6, ten-patch testing, ensembles, the classical baselines),
 - ``pooling`` (05: Section 3.4, overlapping pooling).
 

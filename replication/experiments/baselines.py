@@ -4,7 +4,7 @@ Table 1 of the paper sets the CNN (37.5% top-1, 17.0% top-5 on ILSVRC-2010
 test) beside the best methods without learned convolutions: sparse coding
 (47.1/28.2) and SIFT + Fisher vectors (45.7/25.7). We cannot run those
 pipelines on ImageNet, so at our scale we train two classical baselines on
-exactly the images the CNN sees (Tiny ImageNet, 200 classes, 32 px):
+exactly the images the CNN sees (``protocol.CLASSICAL``: Imagenette's images at 112 px):
 
 - ``softmax_pixels``: multinomial logistic regression on the mean-subtracted
   pixels (the weakest sensible classifier: linear in the input).

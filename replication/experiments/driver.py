@@ -9,7 +9,7 @@ checkpoint. ``--profile smoke`` trains into the scratch store. ``--only`` picks 
   confirms the recipe (``make protocol`` runs the whole queue);
 - ``02`` (or one setting, ``02-paper`` / ``02-modern``): Fig. 1's sweeps, grown until each
   activation's fastest rate is bracketed, then the chosen rates on the other seeds;
-- ``04``: Table 1's classical methods on Tiny ImageNet (``protocol.CLASSICAL``).
+- ``04``: Table 1's classical methods on the ImageNet stand-in's images (``protocol.CLASSICAL``).
 
 Under torchrun every rank trains and rank 0 reports and commits.
 """
@@ -72,7 +72,7 @@ def train_fig1(params: Mapping[str, Any], only: Sequence[str], progress: bool = 
 # ---------------------------------------------------------------------------
 
 def train_classical(params: Mapping[str, Any], list_only: bool = False, git_commit: bool = False) -> None:
-    """Table 1's classical methods on the profile's Tiny ImageNet images (``protocol.CLASSICAL``)."""
+    """Table 1's classical methods on the images of the profile's ImageNet stand-in (``protocol.CLASSICAL``)."""
     scratch = params["profile"] == "smoke"
     for config in protocol.CLASSICAL.get(params["profile"], ()):
         path = baselines.record_path(config, scratch)
@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"with --only 00: also train these ablation arms beside each baseline seed "
                              f"({', '.join(a for a in protocol.ARMS if a != 'baseline')})")
     parser.add_argument("--datasets", nargs="*", default=None, metavar="KEY",
-                        help="with --only 00: only these recipes (imagenette, tiny; default: all)")
+                        help="with --only 00: only these recipes (imagenette, cifar; default: all)")
     parser.add_argument("--git-commit", action="store_true",
                         help="git add + commit each ImageNet-protocol run folder as soon as it is stored")
     args = parser.parse_args(argv)

@@ -2,8 +2,8 @@
 
 Every claim of notebooks 03-05 (and the claims of Sections 3.2, 4.1, 4.2 and 6.1 to come) is an
 ablation of one recipe, ``protocol.Recipe``, on data that a CPU can train to the end: Imagenette at
-112 px (the paper's 11x11 stride-4 first layer, 10 classes) and Tiny ImageNet at 32 px (200
-classes). This module measures the two things that make such a recipe worth ablating:
+112 px (the paper's 11x11 stride-4 first layer, 10 classes) stands for ImageNet, and CIFAR-10 carries
+Section 3.3's own net. This module measures the two things that make such a recipe worth ablating:
 
 - it was *tuned without looking at val*: each point of its grid (width, learning rate) trained on
   the training set minus ``holdout_per_class`` images a class and validated on those held-out
@@ -48,14 +48,9 @@ PUBLISHED = {
         {"result": "the same net without LRN (layers-conv-local-13pct)", "top-1 %": 13.0,
          "source": "Krizhevsky et al. 2012, Sec. 3.3"},
     ],
-    "tiny": [
-        {"result": "Yao & Miller (Stanford CS231n, 2015): 5 conv + 3 FC layers with dropout and weight decay, "
-                   "64 px images (ours are 32 px), test set", "top-1 %": 58.2,
-         "source": "Tiny ImageNet Classification with Convolutional Neural Networks, single model"},
-    ],
 }
 
-for _key, _label in (("imagenette", "Imagenette"), ("tiny", "Tiny ImageNet"), ("cifar", "CIFAR-10")):
+for _key, _label in (("imagenette", "Imagenette"), ("cifar", "CIFAR-10")):
     register(Claim(
         id=f"miniature.{_key}_tuned", notebook=NOTEBOOK, kind=CHECK,
         statement=f"{_label}: the recipe's width and learning rate are the best of its tuning grid, "

@@ -21,7 +21,8 @@ from replication import claims
 from replication.engine import runs as run_store
 from replication.experiments import baselines
 from replication.experiments.baselines import BaselineConfig
-from replication.experiments.protocol import ARMS, Recipe, recipes_for, stopping_check
+from replication.experiments.protocol import (ARMS, IMAGENET_STAND_IN, MIN_TOP5_CLASSES, Recipe, imagenet_recipe,
+                                              recipes_for, stopping_check)
 from replication.provenance import describe_machines
 
 
@@ -57,21 +58,37 @@ class Measured:
     claims: dict[str, dict]
 
 
+# The key of the ImageNet claims' recipe: ILSVRC itself at the paper profile, Imagenette below it.
+IMAGENET = "imagenet"
+
+
 def recipe(params: Mapping[str, Any], key: str) -> Recipe:
-    """The profile's recipe of one dataset ("tiny", "imagenette", "cifar"). "tiny" stands for the ImageNet
-    claims' dataset: ILSVRC itself at the paper profile, whose recipe is keyed "imagenet"."""
+    """The profile's recipe for ``key``: "cifar", "imagenette", or ``IMAGENET``, the recipe that stands
+    for ImageNet in the profile's ImageNet claims (``protocol.IMAGENET_STAND_IN``)."""
+    if key == IMAGENET:
+        return imagenet_recipe(params["profile"])
     found = {r.key: r for r in recipes_for(params["profile"])}
-    if key == "tiny" and "tiny" not in found and "imagenet" in found:
-        key = "imagenet"
     if key not in found:
         raise ValueError(f"profile {params['profile']!r} has no {key!r} recipe; it has {', '.join(found)}")
     return found[key]
 
 
 def available(params: Mapping[str, Any], keys: Sequence[str]) -> list[str]:
-    """Which of ``keys`` this profile has a recipe for ("tiny" also when it has ILSVRC itself)."""
+    """Which of ``keys`` this profile has a recipe for (``IMAGENET`` when it names a stand-in)."""
     found = {r.key for r in recipes_for(params["profile"])}
-    return [k for k in keys if k in found or (k == "tiny" and "imagenet" in found)]
+    stand_in = IMAGENET_STAND_IN.get(params["profile"])
+    return [k for k in keys if k in found or (k == IMAGENET and stand_in in found)]
+
+
+def top5_measurable(chosen: Recipe) -> bool:
+    """Top-5 error is the paper's measure for 1000 classes; with ten, five guesses cover half of them."""
+    return chosen.classes >= MIN_TOP5_CLASSES
+
+
+def few_classes(params: Mapping[str, Any], chosen: Recipe) -> dict:
+    """A top-5 claim on a recipe with too few classes: not evaluated, with the reason."""
+    return not_here(params, f"top-5 error needs many classes ({MIN_TOP5_CLASSES} or more); "
+                            f"{chosen.label} has {chosen.classes}")
 
 
 def not_here(params: Mapping[str, Any], what: str) -> dict:
@@ -147,12 +164,18 @@ def contrast(arms: Arms, first: str, second: str, reader: str) -> dict:
                                      arms.seeds)
 
 
+def default_readers(chosen: Recipe, *extra: str) -> tuple[str, ...]:
+    """Ten-crop top-1, and top-5 where the recipe has classes enough for it to mean something."""
+    return ("ten_crop_top1", *(("ten_crop_top5",) if top5_measurable(chosen) else ()), *extra)
+
+
 def contrast_table(arms: Arms | None, contrasts: Sequence[tuple[str, str, str]],
-                   readers: Sequence[str] = ("ten_crop_top1", "ten_crop_top5")) -> pd.DataFrame:
+                   readers: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per (label, first arm, second arm): the paired difference of each number, its 95%
     interval and the smallest effect the seeds detect (``None``: a dataset this profile lacks)."""
     if arms is None:
         return pd.DataFrame({"contrast": ["—"], "arms": ["not at this profile"]}).set_index("contrast")
+    readers = readers or default_readers(arms.recipe)
     rows = []
     for label, first, second in contrasts:
         row = {"contrast": label, "arms": f"{first} − {second}"}
@@ -203,7 +226,7 @@ def mean_ci(values: Sequence[float]) -> str:
     return f"{mean:.1f}" if interval is None else f"{mean:.1f} ± {(interval[1] - interval[0]) / 2:.1f}"
 
 
-def arms_table(arms: Arms | None, readers: Sequence[str] = ("ten_crop_top1", "ten_crop_top5", "gap")) -> pd.DataFrame:
+def arms_table(arms: Arms | None, readers: Sequence[str] | None = None) -> pd.DataFrame:
     """Per arm: the mean of each number over seeds with its 95% half-interval, and whether the
     arm's nets stopped improving (the protocol's check on their mean curve). ``None`` (a dataset
     this profile does not have): a one-line table saying so."""
@@ -211,6 +234,7 @@ def arms_table(arms: Arms | None, readers: Sequence[str] = ("ten_crop_top1", "te
         return pd.DataFrame({"arm": ["—"], "what": ["not at this profile"]}).set_index("arm")
     labels = {"ten_crop_top1": "top-1 % (ten-crop)", "ten_crop_top5": "top-5 % (ten-crop)",
               "val_top1": "top-1 % (centre)", "val_top5": "top-5 % (centre)", "gap": "val − train top-1, pp"}
+    readers = readers or default_readers(arms.recipe, "gap")
     rows = []
     for arm, runs in arms.runs.items():
         row = {"arm": arm, "what": ARMS[arm].what}
