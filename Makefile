@@ -44,20 +44,20 @@ bench: $(STAMP)
 data: $(STAMP)
 	$(PY) -m replication data prepare cifar10-jpeg tiny-imagenet-200 imagenette2-128
 
-# The paired protocol's cpu runs (notebook 00 and the arms of 03-05 and the notebooks to come), most
-# urgent first: each dataset's tuning grid, then baselines and arms seed by seed once the tuning has
-# confirmed the recipe. Every step skips what the store holds; a killed run resumes from its
-# checkpoint. COMMIT=--git-commit commits each run as it lands (how the project fills runs/).
+# The paired protocol's cpu runs (notebook 00 and the arms of 03-11), most urgent first: each dataset's
+# tuning grid, then baselines and arms seed by seed once the tuning has confirmed the recipe. Every step
+# skips what the store holds; a killed run resumes from its checkpoint. COMMIT=--git-commit commits each
+# run as it lands (how the project fills runs/).
 SEEDS := [0, 1, 2, 3, 4]
 TRAIN_PROTOCOL = $(PY) -m replication.experiments --profile cpu --only 00 $(COMMIT)
 protocol: $(STAMP)
 	$(TRAIN_PROTOCOL) --datasets imagenette --seeds '[]'
-	$(TRAIN_PROTOCOL) --datasets tiny --seeds '[]'
 	$(TRAIN_PROTOCOL) --datasets imagenette --seeds '$(SEEDS)' \
 	    --arms no_lrn lrn_scale_only non_overlapping no_lighting no_dropout one_tower
 	$(TRAIN_PROTOCOL) --datasets cifar --seeds '[]'
-	$(TRAIN_PROTOCOL) --datasets tiny --seeds '$(SEEDS)' --arms no_lrn lrn_scale_only non_overlapping
 	$(TRAIN_PROTOCOL) --datasets cifar --seeds '$(SEEDS)' --arms no_lrn lrn_scale_only
+	$(TRAIN_PROTOCOL) --datasets imagenette --seeds '$(SEEDS)' \
+	    --arms pool_before_lrn conv5_dropout fc8_relu torchvision_widths
 
 clean-venv:
 	rm -rf $(VENV)
