@@ -19,6 +19,7 @@ COMMANDS = {
     "train": ("replication.cli.train", "train one configuration (Section 5)"),
     "bench": ("replication.cli.bench", "measure training and data-path speed on this machine"),
     "reproduce": ("replication.cli.reproduce", "execute the claim notebooks into reports/<profile>/"),
+    "site": ("replication.cli.site", "render reports/ as a static web site (./site/index.html)"),
 }
 
 EPILOG = """\
@@ -27,6 +28,7 @@ examples:
   python -m replication data prepare cifar10-jpeg extract and cache one dataset
   python -m replication train --help              every training option and its default
   python -m replication reproduce --profile smoke execute the notebooks at smoke scale
+  python -m replication site                      the reports as a web page: open site/index.html
 
 settings (environment variables):
   REPLICATION_DATA     writable data root (default: ./data)
