@@ -217,7 +217,7 @@ def plot_conv1_kernels(model_or_weights, ncols: int = 16, title: str | None = No
     rows = max(1, -(-most // ncols))
     ncols = max(1, -(-most // rows))
     block_inches = rows * kernel_inches + 0.35  # a tower's kernels and its one-line title
-    title_inches = 0.4 if title else 0.0
+    title_inches = 0.2 + 0.2 * (title.count("\n") + 1) if title else 0.0
     height = len(towers) * block_inches + title_inches
     figure = Figure(figsize=(max(ncols * kernel_inches, 4.0), height))
     # row 0 of the grid holds the title (subfigures fill their grid cells, ignoring margins)
