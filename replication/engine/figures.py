@@ -221,13 +221,15 @@ def plot_conv1_kernels(model_or_weights, ncols: int = 16, title: str | None = No
     height = len(towers) * block_inches + title_inches
     figure = Figure(figsize=(max(ncols * kernel_inches, 4.0), height))
     # row 0 of the grid holds the title (subfigures fill their grid cells, ignoring margins)
-    blocks = figure.add_gridspec(len(towers) + 1, 1, height_ratios=[title_inches or 1e-6] + [block_inches] * len(towers))
+    blocks = figure.add_gridspec(len(towers) + 1, 1,
+                                 height_ratios=[title_inches or 1e-6] + [block_inches] * len(towers))
     if title:
         figure.suptitle(title, fontsize=10, y=1 - 0.08 / height, va="top")
     for tower, (weights, stat) in enumerate(zip(towers, statistics)):
         subfigure = figure.add_subfigure(blocks[tower + 1])
-        axes = subfigure.subplots(rows, ncols, squeeze=False, gridspec_kw=dict(
-            wspace=0.06, hspace=0.06, left=0.02, right=0.98, bottom=0.02, top=1 - 0.35 / block_inches))
+        axes = subfigure.subplots(rows, ncols, squeeze=False, gridspec_kw={
+            "wspace": 0.06, "hspace": 0.06, "left": 0.02, "right": 0.98, "bottom": 0.02,
+            "top": 1 - 0.35 / block_inches})
         for index, axis in enumerate(axes.flat):
             axis.set_axis_off()
             if index < len(weights):

@@ -13,8 +13,9 @@ shows it once; no display needed); ``save_png`` writes one atomically.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -40,7 +41,7 @@ def save_png(figure: Figure, path: Path, dpi: int = 110) -> Path:
 def lr_drop_epochs(history: Sequence[Mapping]) -> list[int]:
     """Epochs trained at a lower learning rate than the epoch before (the rate was divided
     between them, Section 5), from each row's ``lr``."""
-    return [int(now["epoch"]) for before, now in zip(history, history[1:])
+    return [int(now["epoch"]) for before, now in pairwise(history)
             if now.get("lr") is not None and before.get("lr") is not None and now["lr"] < before["lr"]]
 
 
@@ -110,9 +111,9 @@ def plot_neighbours(query_images, neighbour_images, *, query_labels=None, neighb
     n_queries, k = neighbour_images.shape[:2]
     height = n_queries * (image_inches + 0.25) + (0.9 if title else 0.4)
     figure = Figure(figsize=((k + 1) * image_inches + 0.2, height))
-    axes = figure.subplots(n_queries, k + 1, squeeze=False, gridspec_kw=dict(
-        wspace=0.05, hspace=0.35, width_ratios=[1.15] + [1] * k, left=0.02, right=0.98, bottom=0.2 / height,
-        top=1 - (0.75 if title else 0.3) / height))
+    axes = figure.subplots(n_queries, k + 1, squeeze=False, gridspec_kw={
+        "wspace": 0.05, "hspace": 0.35, "width_ratios": [1.15] + [1] * k, "left": 0.02, "right": 0.98,
+        "bottom": 0.2 / height, "top": 1 - (0.75 if title else 0.3) / height})
     for row in range(n_queries):
         query_label = None if query_labels is None else query_labels[row]
         _show(axes[row, 0], query_images[row], _class_label(query_label, class_names), "black", frame="black")

@@ -12,9 +12,9 @@ setting that stores it; a dataset that is not on this machine is an error for Fi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -67,20 +67,30 @@ class RunData:
     def __init__(self, run):
         self.run = run
         self._splits = None
+        self._error: DataError | None = None  # raised again, not looked up again
 
     def splits(self):
+        if self._error is not None:
+            raise self._error
         if self._splits is None:
-            train, val = dataset_splits(self.run.config)
-            for split, key in ((train, "train_images"), (val, "val_images")):
-                stored = self.run.summary.get(key)
-                if stored is not None and len(split) != stored:
-                    raise DataError(
-                        f"the {key.split('_')[0]} split of {self.run.config.dataset!r} read here has {len(split)} "
-                        f"images, but run {self.run.hash} trained with {stored}: its stored indices would point at "
-                        "other images. Use the data release the run recorded (data_variant "
-                        f"{self.run.config.data_variant!r} in its config.json)")
-            self._splits = (train, val)
+            try:
+                self._splits = self._read()
+            except DataError as error:
+                self._error = error
+                raise
         return self._splits
+
+    def _read(self):
+        train, val = dataset_splits(self.run.config)
+        for split, key in ((train, "train_images"), (val, "val_images")):
+            stored = self.run.summary.get(key)
+            if stored is not None and len(split) != stored:
+                raise DataError(
+                    f"the {key.split('_')[0]} split of {self.run.config.dataset!r} read here has {len(split)} "
+                    f"images, but run {self.run.hash} trained with {stored}: its stored indices would point at "
+                    "other images. Use the data release the run recorded (data_variant "
+                    f"{self.run.config.data_variant!r} in its config.json)")
+        return train, val
 
     def class_names(self) -> list[str] | None:
         """The training split's class names, or None when the dataset is not on this machine."""
