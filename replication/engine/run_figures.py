@@ -150,9 +150,12 @@ def draw_classes(run, data: RunData, queries: int):
     errors = run.artifact("per_class_error")
     names = data.class_names()
     note = None
-    if names is None or len(names) != len(errors):
-        names = None
+    if names is None:
         note = f"class names unknown (dataset {run.config.dataset!r} not readable here): bars labelled by class number"
+    elif len(names) != len(errors):
+        note = (f"class names unknown ({run.config.dataset!r} read here has {len(names)} classes, the run stored "
+                f"{len(errors)} errors): bars labelled by class number")
+        names = None
     views = "ten crops" if run.config.ten_crop else "centre crop"  # engine.final: the ten-crop result when measured
     return plots.plot_per_class_errors(errors, names, title=_title(run, "top-1 error per class"), views=views), note
 
