@@ -20,6 +20,7 @@ COMMANDS = {
     "bench": ("replication.cli.bench", "measure training and data-path speed on this machine"),
     "reproduce": ("replication.cli.reproduce", "execute the claim notebooks into reports/<profile>/"),
     "site": ("replication.cli.site", "render reports/ as a static web site (./site/index.html)"),
+    "figures": ("replication.cli.figures", "draw the figures of stored runs (curves, Fig. 3 kernels, Fig. 4, classes)"),
 }
 
 EPILOG = """\
@@ -29,6 +30,7 @@ examples:
   python -m replication train --help              every training option and its default
   python -m replication reproduce --profile smoke execute the notebooks at smoke scale
   python -m replication site                      the reports as a web page: open site/index.html
+  python -m replication figures RUN_ID            PNGs of a stored run into ./figures/<run id>/
 
 settings (environment variables):
   REPLICATION_DATA     writable data root (default: ./data)
@@ -71,13 +73,13 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     here, not at the top, so that ``--help`` does not pay for torch's start-up."""
     from replication.data import DataError
     from replication.engine.checkpoints import CheckpointError
-    from replication.engine.runs import RunNotStoredError, StoreError
+    from replication.engine.runs import RunNotStoredError, StoreError, UnknownRunError
     from replication.engine.trainer import NonFiniteLossError
     from replication.models import ModelConfigError
     from replication.profiles import ParameterError
 
-    return (DataError, CheckpointError, RunNotStoredError, StoreError, NonFiniteLossError, ModelConfigError,
-            ParameterError, ValueError, FileNotFoundError, PermissionError)
+    return (DataError, CheckpointError, RunNotStoredError, StoreError, UnknownRunError, NonFiniteLossError,
+            ModelConfigError, ParameterError, ValueError, FileNotFoundError, PermissionError)
 
 
 def main(argv: list[str] | None = None) -> int:

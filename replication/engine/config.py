@@ -74,8 +74,9 @@ FIELD_HELP = {
     "channels_last": "keep activations in channels_last memory format (faster on CPU)",
     "ten_crop": "also evaluate the final model with the ten-crop test (Section 4.1)",
     "save_conv1": "store the conv1 kernels (Fig. 3)",
-    "neighbours_k": "store the k nearest training images by FC7 features for each query (Fig. 4; 0: off)",
-    "neighbour_queries": "number of validation images used as Fig. 4 queries (the first of the val split)",
+    "neighbours_k": "store the indices of the k nearest training images by FC7 features for each query (Fig. 4; "
+                    "0: off; `python -m replication figures RUN` draws them)",
+    "neighbour_queries": "number of validation images used as Fig. 4 queries (chosen by neighbour_query_seed)",
     "per_class_error": "store the per-class validation top-1 error",
     "stream": "decode images from disk every epoch with DataLoader workers (ImageNet) instead of holding "
               "uint8 arrays in memory; workers: REPLICATION_WORKERS (does not change the numbers)",

@@ -60,6 +60,10 @@ class StoreError(RuntimeError):
     """A stored run is incomplete or does not match the config that asked for it."""
 
 
+class UnknownRunError(LookupError):
+    """A run id, id prefix or folder that names no stored run (or more than one)."""
+
+
 @dataclass
 class Run:
     """A finished run: its config, per-epoch metrics, summary and small artifacts."""
@@ -242,3 +246,24 @@ def all_runs() -> list[Run]:
     if not store.exists():
         return []
     return [Run.load(p) for p in sorted(store.iterdir()) if (p / "summary.json").exists()]
+
+
+def find(reference: str | Path) -> Run:
+    """The stored run a person names: a run folder's path, or a run id or unique prefix of one in
+    the store (``REPLICATION_STORE``). Raises UnknownRunError naming the store and the fix."""
+    path = Path(reference).expanduser()
+    if path.is_dir() and (path / "config.json").exists():
+        return Run.load(path)
+    store = store_dir()
+    ids = sorted(p.name for p in store.iterdir() if not p.name.startswith(".") and (p / "summary.json").exists()) \
+        if store.is_dir() else []
+    matches = [name for name in ids if name.startswith(str(reference))]
+    if len(matches) == 1:
+        return Run.load(store / matches[0])
+    if matches:
+        raise UnknownRunError(f"{str(reference)!r} is the start of {len(matches)} runs in the run store {store}: "
+                              f"{', '.join(matches[:6])}{' ...' if len(matches) > 6 else ''}; give more of the id")
+    raise UnknownRunError(f"no run {str(reference)!r} in the run store {store} ({len(ids)} runs; "
+                          "`ls` that folder lists their ids), and no run folder at that path. Give a run id or "
+                          "a unique prefix of one, or a run folder's path, or set REPLICATION_STORE to the store "
+                          "that holds it")
