@@ -27,7 +27,9 @@ EPILOG = """\
 examples:
   python -m replication data list                 what datasets exist, where, and their state
   python -m replication data prepare cifar10-jpeg extract and cache one dataset
-  python -m replication train --help              every training option and its default
+  python -m replication train --help              every training option and its default, and the presets
+  python -m replication data list folder:PATH     your own images: train/<class>/ + val/<class>/, or <class>/
+  python -m replication train --preset imagenette-112 --data PATH   train on them (runs go outside runs/)
   python -m replication reproduce --profile smoke execute the notebooks at smoke scale
   python -m replication site                      the reports as a web page: open site/index.html
   python -m replication figures RUN_ID            PNGs of a stored run into ./figures/<run id>/
@@ -36,7 +38,8 @@ settings (environment variables):
   REPLICATION_DATA     writable data root (default: ./data)
   REPLICATION_MIRRORS  folders with read-only dataset archives, separated by ':'
   REPLICATION_CACHE    checkpoint cache (default: ./.cache/replication)
-  REPLICATION_STORE    the run store (default: ./runs, committed; point it elsewhere for your own runs)
+  REPLICATION_STORE    the run store (default: ./runs, committed, for the notebooks; `train` stores in
+                       ~/.local/share/replication/runs unless this is set or --project-store is given)
   REPLICATION_STORE_READONLY  1: a run missing from the store is an error instead of a training run
   REPLICATION_TRACEBACK       1: show full tracebacks instead of one error line
 """
