@@ -11,12 +11,13 @@ STAMP         := $(VENV)/.installed
 PROFILE       ?= cpu
 ONLY          ?=
 
-.PHONY: help venv test reproduce smoke bench data protocol clean-venv
+.PHONY: help venv test reproduce smoke site bench data protocol clean-venv
 
 help:
 	@echo "make reproduce [PROFILE=cpu|smoke|paper] [ONLY='01 02']  execute notebooks into reports/PROFILE/"
 	@echo "make smoke                                             the same at smoke scale (minutes)"
 	@echo "make test                                              unit tests + nbval over reports/"
+	@echo "make site                                             the reports as a web page: open site/index.html"
 	@echo "make bench                                             speed comparison (python -m replication bench)"
 	@echo "make data                                              extract and cache the three mirrored datasets"
 	@echo "make protocol [COMMIT=--git-commit]                    train the paired protocol's cpu runs (hours; resumable)"
@@ -37,6 +38,10 @@ reproduce: $(STAMP)
 
 smoke: PROFILE = smoke
 smoke: reproduce
+
+# reports/README.md and every executed report notebook as a static site (works from file://).
+site: $(STAMP)
+	$(PY) -m replication site
 
 bench: $(STAMP)
 	$(PY) -m replication bench

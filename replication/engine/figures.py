@@ -136,22 +136,36 @@ def nearest_neighbours(
 def conv1_kernels(model_or_weights) -> list[Tensor]:
     """conv1 weights per tower, each [K,3,h,w] float32 on the CPU.
 
-    Accepts a model with ``conv1_weights()`` (the AlexNet of ``replication.models``), any
-    other model (its first Conv2d with 3 input channels, one tower), a tensor, or a
-    list of tensors.
+    Accepts what a run stores, the ``conv1`` artifact (a numpy array [towers,K,3,h,w], see
+    ``engine.final``), one tower's weights [K,3,h,w] (array or tensor), a list of those, a
+    model with ``conv1_weights()`` (the AlexNet of ``replication.models``), or any other
+    model (its first Conv2d with 3 input channels, one tower).
     """
-    if isinstance(model_or_weights, Tensor):
-        weights = [model_or_weights]
+    if isinstance(model_or_weights, (np.ndarray, Tensor)):
+        weights = _towers_of_array(model_or_weights)
     elif isinstance(model_or_weights, (list, tuple)):
         weights = list(model_or_weights)
     elif hasattr(model_or_weights, "conv1_weights"):
         weights = list(model_or_weights.conv1_weights())
-    else:
+    elif isinstance(model_or_weights, nn.Module):
         convs = [m for m in model_or_weights.modules() if isinstance(m, nn.Conv2d) and m.in_channels == 3]
         if not convs:
             raise ValueError("model has no Conv2d with 3 input channels")
         weights = [convs[0].weight]
-    return [torch.as_tensor(w).detach().float().cpu() for w in weights]
+    else:
+        raise TypeError(f"expected a model or conv1 weights ([K,3,h,w], or the stored [towers,K,3,h,w]), "
+                        f"got {type(model_or_weights).__name__}")
+    return [torch.as_tensor(np.asarray(w) if not isinstance(w, Tensor) else w).detach().float().cpu()
+            for w in weights]
+
+
+def _towers_of_array(array) -> list:
+    """[towers,K,3,h,w] (the stored ``conv1``) -> one entry per tower; [K,3,h,w] -> one tower."""
+    if array.ndim == 5:
+        return list(array)
+    if array.ndim == 4:
+        return [array]
+    raise ValueError(f"expected conv1 weights [K,3,h,w] or the stored [towers,K,3,h,w], got shape {tuple(array.shape)}")
 
 
 def kernel_colour_statistic(weights, eps: float = 1e-12) -> np.ndarray:
@@ -191,23 +205,35 @@ def _kernel_image(kernel: Tensor) -> np.ndarray:
 def plot_conv1_kernels(model_or_weights, ncols: int = 16, title: str | None = None, kernel_inches: float = 0.45):
     """Fig. 3: every conv1 kernel as a small RGB image, one block of rows per tower.
 
-    Each kernel is min-max scaled on its own. Returns a ``matplotlib.figure.Figure``
-    (not registered with pyplot, so a notebook shows it once when it is the cell's
-    value; ``fig.savefig(path)`` writes it).
+    Takes a model or the stored ``conv1`` artifact (``conv1_kernels``). Each kernel is
+    min-max scaled on its own (the figure shows patterns, not magnitudes); at most ``ncols``
+    kernels a row, rows filled evenly (48 kernels: 3 x 16; 24: 2 x 12). Returns a
+    ``matplotlib.figure.Figure`` (not registered with pyplot, so a notebook shows it once
+    when it is the cell's value; ``fig.savefig(path)`` writes it).
     """
     towers = conv1_kernels(model_or_weights)
     statistics = [kernel_colour_statistic(w) for w in towers]
-    rows_per_tower = [max(1, -(-len(w) // ncols)) for w in towers]
-    figure = Figure(figsize=(ncols * kernel_inches, sum(rows_per_tower) * kernel_inches + 0.4 * len(towers) + 0.5))
-    subfigures = figure.subfigures(len(towers), 1, height_ratios=rows_per_tower, squeeze=False)[:, 0]
-    for tower, (weights, subfigure, rows, stat) in enumerate(zip(towers, subfigures, rows_per_tower, statistics)):
-        axes = subfigure.subplots(rows, ncols, squeeze=False)
+    most = max(len(w) for w in towers)
+    rows = max(1, -(-most // ncols))
+    ncols = max(1, -(-most // rows))
+    block_inches = rows * kernel_inches + 0.35  # a tower's kernels and its one-line title
+    title_inches = 0.2 + 0.2 * (title.count("\n") + 1) if title else 0.0
+    height = len(towers) * block_inches + title_inches
+    figure = Figure(figsize=(max(ncols * kernel_inches, 4.0), height))
+    # row 0 of the grid holds the title (subfigures fill their grid cells, ignoring margins)
+    blocks = figure.add_gridspec(len(towers) + 1, 1,
+                                 height_ratios=[title_inches or 1e-6] + [block_inches] * len(towers))
+    if title:
+        figure.suptitle(title, fontsize=10, y=1 - 0.08 / height, va="top")
+    for tower, (weights, stat) in enumerate(zip(towers, statistics)):
+        subfigure = figure.add_subfigure(blocks[tower + 1])
+        axes = subfigure.subplots(rows, ncols, squeeze=False, gridspec_kw={
+            "wspace": 0.06, "hspace": 0.06, "left": 0.02, "right": 0.98, "bottom": 0.02,
+            "top": 1 - 0.35 / block_inches})
         for index, axis in enumerate(axes.flat):
             axis.set_axis_off()
             if index < len(weights):
                 axis.imshow(_kernel_image(weights[index]), interpolation="nearest")
         label = f"tower {tower + 1}: " if len(towers) > 1 else ""
         subfigure.suptitle(f"{label}{len(weights)} kernels, mean colour statistic {stat.mean():.2f}", fontsize=9)
-    if title:
-        figure.suptitle(title)
     return figure
