@@ -6,7 +6,10 @@
 - ``relu_speedup`` (02: Fig. 1, ReLU vs tanh on CIFAR-10),
 - ``lrn`` (03: Section 3.3, response normalisation on CIFAR-10 and the ImageNet stand-in),
 - ``error_rates`` (04: Section 6, ten-patch testing, ensembles, the classical baselines),
-- ``pooling`` (05: Section 3.4, overlapping pooling).
+- ``pooling`` (05: Section 3.4, overlapping pooling),
+- ``towers`` (06: Section 3.2, two towers against one with half the kernels),
+- ``lighting`` (07: Section 4.1, PCA lighting),
+- ``dropout`` (08: Section 4.2, dropout's overfitting and convergence).
 
 Each has ``plan(params)`` (the runs it needs, untrained) and ``measure(params)`` (the runs from the
 store, trained when missing, and ``{claim_id: {measurement, scale}}``), plus the tables and figures
@@ -20,5 +23,7 @@ Importing this package registers every claim, notebook by notebook in the order 
 
 # In the notebooks' order, not sorted: each import registers that notebook's claims.
 from replication.experiments import miniature, architecture, relu_speedup, lrn, error_rates, pooling  # noqa: I001
+from replication.experiments import towers, lighting, dropout  # noqa: I001
 
-__all__ = ["miniature", "architecture", "relu_speedup", "lrn", "error_rates", "pooling"]
+__all__ = ["miniature", "architecture", "relu_speedup", "lrn", "error_rates", "pooling", "towers", "lighting",
+           "dropout"]
