@@ -25,6 +25,10 @@ PROFILES_DIR = REPO / "profiles"
 
 #: The parameters every notebook takes, in the order of its parameters cell.
 PARAMETERS = ("profile", "seeds", "epochs", "data_root", "device", "precision")
+#: What the ImageNet-protocol notebooks (03 on) take besides: your images instead of the profile's
+#: stand-in for ImageNet (``folder:PATH``), and the recipe to train on them (a ``train --preset``
+#: name). None: the profile's own. Profiles do not set them; papermill's ``-p`` does.
+DATA_PARAMETERS = ("dataset", "preset")
 PRECISIONS = ("fp32", "bf16")
 DEVICE_KINDS = ("cpu", "cuda", "mps")
 
@@ -125,6 +129,8 @@ def validate_parameters(
     data_root: Any,
     device: Any,
     precision: Any,
+    dataset: Any = None,
+    preset: Any = None,
     profiles_dir: Path | None = None,
     check_paths: bool = True,
 ) -> dict[str, Any]:
@@ -162,6 +168,30 @@ def validate_parameters(
             _fail("device", f"this machine has {torch.cuda.device_count()} CUDA devices; use 'cpu'", device)
     if precision not in PRECISIONS:
         _fail("precision", f"must be one of {', '.join(PRECISIONS)}", precision)
+    _check_dataset(dataset, check_paths)
+    _check_preset(preset)
     return {"profile": profile, "seeds": list(seeds), "epochs": epochs,
             "data_root": None if data_root is None else str(data_root),
-            "device": device, "precision": precision}
+            "device": device, "precision": precision, "dataset": dataset, "preset": preset}
+
+
+def _check_dataset(dataset: Any, check_paths: bool) -> None:
+    """``None`` or ``folder:PATH`` (your images in the ImageFolder layout; see README, *Your own images*)."""
+    if dataset is None:
+        return
+    if not isinstance(dataset, str) or not dataset.startswith("folder:") or dataset == "folder:":
+        _fail("dataset", "must be None (the profile's data) or folder:PATH, a folder of your images "
+                         "(train/<class>/*.jpg and val/<class>/*.jpg, or one folder of class folders)", dataset)
+    if check_paths and not Path(dataset[len("folder:"):]).expanduser().is_dir():
+        _fail("dataset", "must name an existing folder", dataset)
+
+
+def _check_preset(preset: Any) -> None:
+    """``None`` or a ``train --preset`` name that stands for ImageNet (not CIFAR-10's net)."""
+    if preset is None:
+        return
+    from replication.experiments.presets import IMAGENET_PRESETS  # lazily: it imports torch
+
+    if preset not in IMAGENET_PRESETS:
+        _fail("preset", f"must be None or one of {', '.join(IMAGENET_PRESETS)} (a recipe for ImageNet-like "
+                        "images; `python -m replication train --help` describes each)", preset)

@@ -367,3 +367,38 @@ def test_a_preset_learns_a_toy_folder_past_chance(tmp_path, capsys):
     summary = json.loads((stored[0] / "summary.json").read_text())
     chance = 1 - 1 / 3
     assert summary["val_top1"] < chance / 2, summary["val_top1"]
+
+
+# --------------------------------------------------------------------------- the notebooks on your images
+
+
+@pytest.mark.slow
+def test_notebook_04_runs_on_your_images_at_smoke_scale(tmp_path):
+    """README's `papermill notebooks/04_error_rates.ipynb out.ipynb -p dataset folder:PATH -p preset ...`:
+    the same study on a toy folder (three classes, RGB, CMYK and greyscale JPEGs), its scale named as
+    your images in every measured claim, nothing written to the project's runs/ or reports/."""
+    import papermill
+
+    folder = toy_task(tmp_path / "toy", per_split=(12, 4))
+    env = {"REPLICATION_REPORT_DIR": str(tmp_path / "report"), "REPLICATION_CACHE": str(tmp_path / "cache"),
+           "REPLICATION_DATA": str(tmp_path / "data"), "REPLICATION_STORE": str(tmp_path / "store"),
+           "PYTHONPATH": str(REPO)}
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)  # the kernel inherits them
+    try:
+        papermill.execute_notebook(str(REPO / "notebooks" / "04_error_rates.ipynb"), str(tmp_path / "out.ipynb"),
+                                   parameters={"profile": "smoke", "seeds": "[0]", "dataset": f"folder:{folder}",
+                                               "preset": "imagenette-112"},
+                                   kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    report = json.loads((tmp_path / "report" / "04_error_rates.json").read_text())
+    measured = [c for c in report["claims"] if c["scale"].get("dataset")]
+    assert measured and all(c["scale"]["dataset"].startswith(f"your images ({folder}, 3 classes")
+                            for c in measured), measured
+    top5 = next(c for c in report["claims"] if c["id"] == "imagenet.ten_crop_top5")
+    assert top5["status"] == "not evaluated" and "3" in top5["scale"]["variant"]

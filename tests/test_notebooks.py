@@ -68,6 +68,9 @@ def test_parameters_cell_holds_simple_literals_defaulting_to_cpu(path):
         assert isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
             and isinstance(statement.targets[0], ast.Name), f"{path.name}: only `name = literal` lines"
         values[statement.targets[0].id] = ast.literal_eval(statement.value)  # raises on non-literals
+    # the ImageNet-protocol notebooks also take your images and a recipe for them, both None by default
+    if tuple(values) == profiles.PARAMETERS + profiles.DATA_PARAMETERS:
+        assert all(values.pop(name) is None for name in profiles.DATA_PARAMETERS), path.name
     assert tuple(values) == profiles.PARAMETERS
     assert values == profiles.load_profile("cpu")
 
@@ -78,7 +81,8 @@ def test_parameters_are_validated_in_the_next_cell(path):
     index = next(i for i, c in enumerate(cells) if "parameters" in c["metadata"].get("tags", []))
     check = source(cells[index + 1])
     assert "profiles.validate_parameters(" in check
-    for name in profiles.PARAMETERS:
+    taken = profiles.PARAMETERS + (profiles.DATA_PARAMETERS if "dataset" in source(cells[index]) else ())
+    for name in taken:
         assert f"{name}={name}" in check, f"{path.name}: pass {name} to validate_parameters"
 
 
@@ -121,6 +125,17 @@ GOOD = {"profile": "smoke", "seeds": [0], "epochs": None, "data_root": None, "de
 def test_a_bad_parameter_is_named(name, value):
     with pytest.raises(profiles.ParameterError, match=f"parameter '{name}'"):
         profiles.validate_parameters(**{**GOOD, name: value})
+
+
+def test_your_images_and_a_preset_are_checked(tmp_path):
+    params = profiles.validate_parameters(**{**GOOD, "dataset": f"folder:{tmp_path}", "preset": "imagenette-112"})
+    assert (params["dataset"], params["preset"]) == (f"folder:{tmp_path}", "imagenette-112")
+    assert profiles.validate_parameters(**GOOD)["dataset"] is None
+    for name, value, problem in (("dataset", str(tmp_path), "folder:PATH"), ("dataset", "folder:/no/such", "existing"),
+                                 ("dataset", "imagenette2-128", "folder:PATH"), ("preset", "huge", "imagenette-112"),
+                                 ("preset", "cifar-conv-local", "ImageNet-like")):
+        with pytest.raises(profiles.ParameterError, match=f"parameter '{name}'.*{problem}"):
+            profiles.validate_parameters(**{**GOOD, name: value})
 
 
 @pytest.mark.parametrize("text, seeds", [("[0, 1, 2]", [0, 1, 2]), ("0, 1", [0, 1]), ("3", [3])])

@@ -69,6 +69,7 @@ class BaselineConfig:
     kmeans_iters: int = 10
     whiten_eps: float = 0.1
     data_variant: str | None = None  # as TrainConfig.data_variant ("sample": the committed sample)
+    data_fingerprint: str | None = None  # as TrainConfig.data_fingerprint: a folder of your images' contents
     threads: int = 2  # as TrainConfig.threads: part of the identity (k-means and SGD sum in thread order)
 
     def __post_init__(self):
@@ -86,7 +87,8 @@ class BaselineConfig:
     @property
     def hash(self) -> str:
         values = self.to_dict()
-        for name, default in (("data_variant", None), ("threads", 2)):  # added later: defaults keep old hashes
+        for name, default in (("data_variant", None), ("threads", 2), ("data_fingerprint", None)):  # added later:
+            # their defaults keep the old hashes
             if values[name] == default:
                 del values[name]
         payload = json.dumps(values, sort_keys=True, separators=(",", ":"))
@@ -293,8 +295,8 @@ class BaselineNotStoredError(LookupError):
     """The store is read-only and does not hold the requested baseline."""
 
 
-def record_path(config: BaselineConfig, scratch: bool = False) -> Path:
-    store = runs.scratch_store_dir() if scratch else runs.store_dir()
+def record_path(config: BaselineConfig, scratch: bool = False, store: Path | None = None) -> Path:
+    store = runs.scratch_store_dir() if scratch else (store or runs.store_dir())
     return store / "baselines" / f"{config.kind}-{config.hash}.json"
 
 
@@ -321,9 +323,10 @@ def read_record(path: Path) -> dict:
     return record
 
 
-def get(config: BaselineConfig, scratch: bool = False) -> dict:
-    """The stored record of ``config``, computing and storing it first when missing."""
-    path = record_path(config, scratch)
+def get(config: BaselineConfig, scratch: bool = False, store: Path | None = None) -> dict:
+    """The stored record of ``config``, computing and storing it first when missing (in ``store``, or
+    the run store; ``scratch``: the uncommitted scratch store)."""
+    path = record_path(config, scratch, store)
     if path.is_file():
         try:
             return read_record(path)

@@ -15,6 +15,7 @@ lists its baselines at the seeds of ``params`` and the classical methods; ``meas
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -26,6 +27,7 @@ from replication.engine import evaluate
 from replication.experiments.paired import (IMAGENET, Arms, Measured, available, fetch, few_classes, mean_ci, pct, recipe,
                                            scale,
                                            top5_measurable)
+from replication.experiments.baselines import BaselineConfig
 from replication.experiments.protocol import CLASSICAL
 
 AT_OUR_SCALE = ("Measured on the miniature protocol (notebook 00): baseline nets trained to the end of the tuned "
@@ -144,8 +146,19 @@ def plan(params: Mapping[str, Any]) -> dict[str, list]:
     """``{"imagenet": [baseline per seed of the ImageNet stand-in], "classical": [BaselineConfig]}``."""
     out: dict[str, list] = {key: [recipe(params, key).config(seed) for seed in params["seeds"]]
                             for key in available(params, DATASETS)}
-    out["classical"] = list(CLASSICAL.get(params["profile"], ()))
+    out["classical"] = [on_your_images(c, params) for c in CLASSICAL.get(params["profile"], ())]
     return out
+
+
+def on_your_images(config: BaselineConfig, params: Mapping[str, Any]) -> BaselineConfig:
+    """A classical method of Table 1's comparison on the notebook's ``dataset`` (your images), when it
+    names one: their folder's contents enter the record's identity."""
+    if not params.get("dataset"):
+        return config
+    from replication.data.folders import describe_folder
+
+    return replace(config, dataset=params["dataset"], data_variant=None,
+                   data_fingerprint=describe_folder(params["dataset"]).fingerprint)
 
 
 def measure(params: Mapping[str, Any], progress: bool = False) -> Measured:
@@ -192,6 +205,9 @@ def classical_claim(arms: Arms, records: Sequence[Mapping[str, Any]], k: int) ->
     best = best_classical(records, k)
     if best is None:
         return None
+    if best[f"val_top{k}"] == 0:  # nothing left to reduce (an easy set of your own images)
+        return {"measurement": None, "scale": scale(arms, f"the {best['kind']} baseline makes no top-{k} errors: "
+                                                          "no reduction to measure")}
     reductions = [100.0 * (1.0 - pct(r.summary[f"ten_crop_top{k}"]) / pct(best[f"val_top{k}"]))
                   for r in arms.runs["baseline"]]
     return {"measurement": claims.seeded_measurement(reductions, arms.seeds),

@@ -10,7 +10,7 @@ and the tables and curves the notebooks show.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -19,10 +19,12 @@ import pandas as pd
 
 from replication import claims
 from replication.engine import runs as run_store
-from replication.experiments import baselines
+from replication.data import DataError
+from replication.experiments import baselines, presets
 from replication.experiments.baselines import BaselineConfig
 from replication.experiments.protocol import (ARMS, IMAGENET_STAND_IN, MIN_TOP5_CLASSES, Recipe, final_fifth,
                                               imagenet_recipe, recipes_for, stopping_check)
+from replication.paths import user_store_dir
 from replication.provenance import describe_machines
 
 
@@ -41,10 +43,13 @@ def fetch(plan: Mapping[str, list], params: Mapping[str, Any], progress: bool = 
     (read-only in CI, where a missing run is an error naming it).
     """
     scratch = params["profile"] == "smoke"
+    # runs on your images go to your store (REPLICATION_STORE, else outside the repository), never runs/
+    store = user_store_dir() if params.get("dataset") and not scratch else None
     out: dict[str, list] = {}
     for key, configs in plan.items():
-        out[key] = [baselines.get(c, scratch=scratch) if isinstance(c, BaselineConfig)
-                    else run_store.get(c, progress=progress, device=params.get("device"), scratch=scratch)
+        out[key] = [baselines.get(c, scratch=scratch, store=store) if isinstance(c, BaselineConfig)
+                    else run_store.get(c, progress=progress, device=params.get("device"), scratch=scratch,
+                                       store=store)
                     for c in configs]
     return out
 
@@ -64,9 +69,13 @@ IMAGENET = "imagenet"
 
 def recipe(params: Mapping[str, Any], key: str) -> Recipe:
     """The profile's recipe for ``key``: "cifar", "imagenette", or ``IMAGENET``, the recipe that stands
-    for ImageNet in the profile's ImageNet claims (``protocol.IMAGENET_STAND_IN``)."""
+    for ImageNet in the profile's ImageNet claims (``protocol.IMAGENET_STAND_IN``), or the notebook's
+    ``preset`` trained on its ``dataset`` (your images) when the parameters name them."""
     if key == IMAGENET:
-        return imagenet_recipe(params["profile"])
+        preset, dataset = params.get("preset"), params.get("dataset")
+        chosen = (presets.notebook_recipe(preset, params["profile"]) if preset
+                  else imagenet_recipe(params["profile"]))
+        return your_images(chosen, dataset) if dataset else chosen
     found = {r.key: r for r in recipes_for(params["profile"])}
     if key not in found:
         raise ValueError(f"profile {params['profile']!r} has no {key!r} recipe; it has {', '.join(found)}")
@@ -74,10 +83,27 @@ def recipe(params: Mapping[str, Any], key: str) -> Recipe:
 
 
 def available(params: Mapping[str, Any], keys: Sequence[str]) -> list[str]:
-    """Which of ``keys`` this profile has a recipe for (``IMAGENET`` when it names a stand-in)."""
+    """Which of ``keys`` this profile has a recipe for (``IMAGENET`` when it names a stand-in). On your
+    images (``dataset``) only ``IMAGENET``: the other datasets' claims are not about them."""
+    if params.get("dataset"):
+        return [k for k in keys if k == IMAGENET]
     found = {r.key for r in recipes_for(params["profile"])}
     stand_in = IMAGENET_STAND_IN.get(params["profile"])
     return [k for k in keys if k in found or (k == IMAGENET and stand_in in found)]
+
+
+def your_images(chosen: Recipe, dataset: str) -> Recipe:
+    """``chosen`` trained on your folder of images (``folder:PATH``): its classes counted there, named
+    as yours in every scale column. Raises the data package's error when the folder is unusable."""
+    from replication.data.folders import describe_folder
+
+    summary = describe_folder(dataset)
+    if summary.problems:
+        raise DataError(f"{dataset}: " + "; ".join(summary.problems))
+    classes = len(next(iter(summary.listings.values())).classes)
+    return replace(chosen, dataset=dataset, data_variant=None, classes=classes,
+                   label=f"your images ({dataset[len('folder:'):]}, {classes} classes, "
+                         f"{chosen.crop} px crops of {chosen.image_size} px)")
 
 
 def top5_measurable(chosen: Recipe) -> bool:

@@ -26,15 +26,30 @@ class Preset:
     """A named recipe: where it comes from, and the config it builds."""
 
     name: str
-    source: str                      # the recipe it is read from (replication.experiments.<source>)
-    build: Callable[[], TrainConfig]
+    recipe: protocol.Recipe          # the cpu (or paper) profile's recipe it is read from
+    source: str                      # that recipe's name (replication.experiments.<source>)
+
+    def build(self) -> TrainConfig:
+        return self.recipe.config(0)
 
 
 PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
-    Preset("imagenette-112", "protocol.CPU_NETTE", lambda: protocol.CPU_NETTE.config(0)),
-    Preset("cifar-conv-local", "protocol.CPU_CIFAR", lambda: protocol.CPU_CIFAR.config(0)),
-    Preset("paper", "protocol.PAPER_IMAGENET", lambda: protocol.PAPER_IMAGENET.config(0)),
+    Preset("imagenette-112", protocol.CPU_NETTE, "protocol.CPU_NETTE"),
+    Preset("cifar-conv-local", protocol.CPU_CIFAR, "protocol.CPU_CIFAR"),
+    Preset("paper", protocol.PAPER_IMAGENET, "protocol.PAPER_IMAGENET"),
 )}
+# The presets a notebook can train on your images in place of ImageNet's stand-in (``-p preset``):
+# AlexNet recipes, not CIFAR-10's conv-local net.
+IMAGENET_PRESETS = tuple(name for name, preset in PRESETS.items() if preset.recipe.arch == "alexnet")
+
+
+def notebook_recipe(name: str, profile: str) -> protocol.Recipe:
+    """The recipe a notebook of ``profile`` trains for preset ``name``: the profile's recipe of the same
+    family (the smoke profile's shrinks epochs and width to a minute), else the preset's own."""
+    preset = _get(name)
+    same = [r for r in protocol.recipes_for(profile) if r.key == preset.recipe.key]
+    return same[0] if same else preset.recipe
+
 
 # What only the notebooks' figures and errata need of a finished net: left at their defaults
 NOTEBOOK_ONLY = tuple(protocol.FINAL_BASELINE_MEASUREMENTS) + ("save_val_probs",)
