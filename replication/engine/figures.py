@@ -136,22 +136,36 @@ def nearest_neighbours(
 def conv1_kernels(model_or_weights) -> list[Tensor]:
     """conv1 weights per tower, each [K,3,h,w] float32 on the CPU.
 
-    Accepts a model with ``conv1_weights()`` (the AlexNet of ``replication.models``), any
-    other model (its first Conv2d with 3 input channels, one tower), a tensor, or a
-    list of tensors.
+    Accepts what a run stores, the ``conv1`` artifact (a numpy array [towers,K,3,h,w], see
+    ``engine.final``), one tower's weights [K,3,h,w] (array or tensor), a list of those, a
+    model with ``conv1_weights()`` (the AlexNet of ``replication.models``), or any other
+    model (its first Conv2d with 3 input channels, one tower).
     """
-    if isinstance(model_or_weights, Tensor):
-        weights = [model_or_weights]
+    if isinstance(model_or_weights, (np.ndarray, Tensor)):
+        weights = _towers_of_array(model_or_weights)
     elif isinstance(model_or_weights, (list, tuple)):
         weights = list(model_or_weights)
     elif hasattr(model_or_weights, "conv1_weights"):
         weights = list(model_or_weights.conv1_weights())
-    else:
+    elif isinstance(model_or_weights, nn.Module):
         convs = [m for m in model_or_weights.modules() if isinstance(m, nn.Conv2d) and m.in_channels == 3]
         if not convs:
             raise ValueError("model has no Conv2d with 3 input channels")
         weights = [convs[0].weight]
-    return [torch.as_tensor(w).detach().float().cpu() for w in weights]
+    else:
+        raise TypeError(f"expected a model or conv1 weights ([K,3,h,w], or the stored [towers,K,3,h,w]), "
+                        f"got {type(model_or_weights).__name__}")
+    return [torch.as_tensor(np.asarray(w) if not isinstance(w, Tensor) else w).detach().float().cpu()
+            for w in weights]
+
+
+def _towers_of_array(array) -> list:
+    """[towers,K,3,h,w] (the stored ``conv1``) -> one entry per tower; [K,3,h,w] -> one tower."""
+    if array.ndim == 5:
+        return list(array)
+    if array.ndim == 4:
+        return [array]
+    raise ValueError(f"expected conv1 weights [K,3,h,w] or the stored [towers,K,3,h,w], got shape {tuple(array.shape)}")
 
 
 def kernel_colour_statistic(weights, eps: float = 1e-12) -> np.ndarray:
