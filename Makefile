@@ -11,12 +11,13 @@ STAMP         := $(VENV)/.installed
 PROFILE       ?= cpu
 ONLY          ?=
 
-.PHONY: help venv test reproduce smoke bench data protocol clean-venv
+.PHONY: help venv test reproduce smoke site bench data protocol clean-venv
 
 help:
 	@echo "make reproduce [PROFILE=cpu|smoke|paper] [ONLY='01 02']  execute notebooks into reports/PROFILE/"
 	@echo "make smoke                                             the same at smoke scale (minutes)"
 	@echo "make test                                              unit tests + nbval over reports/"
+	@echo "make site                                             the reports as a web page: open site/index.html"
 	@echo "make bench                                             speed comparison (python -m replication bench)"
 	@echo "make data                                              extract and cache the three mirrored datasets"
 	@echo "make protocol [COMMIT=--git-commit]                    train the paired protocol's cpu runs (hours; resumable)"
@@ -38,26 +39,30 @@ reproduce: $(STAMP)
 smoke: PROFILE = smoke
 smoke: reproduce
 
+# reports/README.md and every executed report notebook as a static site (works from file://).
+site: $(STAMP)
+	$(PY) -m replication site
+
 bench: $(STAMP)
 	$(PY) -m replication bench
 
 data: $(STAMP)
 	$(PY) -m replication data prepare cifar10-jpeg tiny-imagenet-200 imagenette2-128
 
-# The paired protocol's cpu runs (notebook 00 and the arms of 03-05 and the notebooks to come), most
-# urgent first: each dataset's tuning grid, then baselines and arms seed by seed once the tuning has
-# confirmed the recipe. Every step skips what the store holds; a killed run resumes from its
-# checkpoint. COMMIT=--git-commit commits each run as it lands (how the project fills runs/).
+# The paired protocol's cpu runs (notebook 00 and the arms of 03-11), most urgent first: each dataset's
+# tuning grid, then baselines and arms seed by seed once the tuning has confirmed the recipe. Every step
+# skips what the store holds; a killed run resumes from its checkpoint. COMMIT=--git-commit commits each
+# run as it lands (how the project fills runs/).
 SEEDS := [0, 1, 2, 3, 4]
 TRAIN_PROTOCOL = $(PY) -m replication.experiments --profile cpu --only 00 $(COMMIT)
 protocol: $(STAMP)
 	$(TRAIN_PROTOCOL) --datasets imagenette --seeds '[]'
-	$(TRAIN_PROTOCOL) --datasets tiny --seeds '[]'
 	$(TRAIN_PROTOCOL) --datasets imagenette --seeds '$(SEEDS)' \
 	    --arms no_lrn lrn_scale_only non_overlapping no_lighting no_dropout one_tower
 	$(TRAIN_PROTOCOL) --datasets cifar --seeds '[]'
-	$(TRAIN_PROTOCOL) --datasets tiny --seeds '$(SEEDS)' --arms no_lrn lrn_scale_only non_overlapping
 	$(TRAIN_PROTOCOL) --datasets cifar --seeds '$(SEEDS)' --arms no_lrn lrn_scale_only
+	$(TRAIN_PROTOCOL) --datasets imagenette --seeds '$(SEEDS)' \
+	    --arms pool_before_lrn conv5_dropout fc8_relu torchvision_widths
 
 clean-venv:
 	rm -rf $(VENV)

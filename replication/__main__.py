@@ -19,20 +19,27 @@ COMMANDS = {
     "train": ("replication.cli.train", "train one configuration (Section 5)"),
     "bench": ("replication.cli.bench", "measure training and data-path speed on this machine"),
     "reproduce": ("replication.cli.reproduce", "execute the claim notebooks into reports/<profile>/"),
+    "site": ("replication.cli.site", "render reports/ as a static web site (./site/index.html)"),
+    "figures": ("replication.cli.figures", "draw the figures of stored runs (curves, Fig. 3 kernels, Fig. 4, classes)"),
 }
 
 EPILOG = """\
 examples:
   python -m replication data list                 what datasets exist, where, and their state
   python -m replication data prepare cifar10-jpeg extract and cache one dataset
-  python -m replication train --help              every training option and its default
+  python -m replication train --help              every training option and its default, and the presets
+  python -m replication data list folder:PATH     your own images: train/<class>/ + val/<class>/, or <class>/
+  python -m replication train --preset imagenette-112 --data PATH   train on them (runs go outside runs/)
   python -m replication reproduce --profile smoke execute the notebooks at smoke scale
+  python -m replication site                      the reports as a web page: open site/index.html
+  python -m replication figures RUN_ID            PNGs of a stored run into ./figures/<run id>/
 
 settings (environment variables):
   REPLICATION_DATA     writable data root (default: ./data)
   REPLICATION_MIRRORS  folders with read-only dataset archives, separated by ':'
   REPLICATION_CACHE    checkpoint cache (default: ./.cache/replication)
-  REPLICATION_STORE    the run store (default: ./runs, committed; point it elsewhere for your own runs)
+  REPLICATION_STORE    the run store (default: ./runs, committed, for the notebooks; `train` stores in
+                       ~/.local/share/replication/runs unless this is set or --project-store is given)
   REPLICATION_STORE_READONLY  1: a run missing from the store is an error instead of a training run
   REPLICATION_TRACEBACK       1: show full tracebacks instead of one error line
 """
@@ -69,13 +76,13 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     here, not at the top, so that ``--help`` does not pay for torch's start-up."""
     from replication.data import DataError
     from replication.engine.checkpoints import CheckpointError
-    from replication.engine.runs import RunNotStoredError, StoreError
+    from replication.engine.runs import RunNotStoredError, StoreError, UnknownRunError
     from replication.engine.trainer import NonFiniteLossError
     from replication.models import ModelConfigError
     from replication.profiles import ParameterError
 
-    return (DataError, CheckpointError, RunNotStoredError, StoreError, NonFiniteLossError, ModelConfigError,
-            ParameterError, ValueError, FileNotFoundError, PermissionError)
+    return (DataError, CheckpointError, RunNotStoredError, StoreError, UnknownRunError, NonFiniteLossError,
+            ModelConfigError, ParameterError, ValueError, FileNotFoundError, PermissionError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,11 @@ Folders (each overridable by an environment variable, README's settings table):
 - the data root, ``$REPLICATION_DATA`` or ``<repo>/data``: extracted datasets and decoded caches;
 - the mirror folders, ``$REPLICATION_MIRRORS`` (``:``-separated): read-only dataset archives;
 - the committed data sample, ``<repo>/data/sample`` (``replication.data.sample``);
-- the run store, ``$REPLICATION_STORE`` or ``<repo>/runs``: finished runs, committed;
+- the run store, ``$REPLICATION_STORE`` or ``<repo>/runs``: finished runs, committed (what the
+  notebooks read and fill);
+- the user store, ``$REPLICATION_STORE`` or ``$XDG_DATA_HOME/replication/runs`` (default
+  ``~/.local/share/replication/runs``): where ``python -m replication train`` stores your runs,
+  outside the repository, unless told ``--project-store``;
 - the cache, ``$REPLICATION_CACHE`` or ``<repo>/.cache/replication``: checkpoints, never committed.
 
 Every file the package writes goes through :func:`atomic_file` (or a helper built
@@ -70,6 +74,18 @@ def sample_dir() -> Path:
 def store_dir() -> Path:
     """Where finished runs are stored: ``$REPLICATION_STORE`` or ``<repo>/runs``."""
     return Path(os.environ.get("REPLICATION_STORE") or DEFAULT_STORE)
+
+
+def user_store_dir() -> Path:
+    """Where ``python -m replication train`` stores runs unless told otherwise: ``$REPLICATION_STORE``,
+    else ``$XDG_DATA_HOME/replication/runs`` (``~/.local/share/replication/runs``), outside the
+    repository, so a user's own runs never land among the project's committed ones. (A data
+    folder rather than a cache: stored runs are results, and are not rebuilt for free.)"""
+    env = os.environ.get("REPLICATION_STORE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).expanduser() / "replication" / "runs"
 
 
 def cache_dir() -> Path:

@@ -107,6 +107,16 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _seeds_from_text(text: str) -> Any:
+    """``"[0, 1, 2]"``, ``"0, 1, 2"`` or ``"3"`` as a list of seeds; other text is returned as it came,
+    for the check to name."""
+    try:
+        value = yaml.safe_load(text if text.strip().startswith("[") else f"[{text}]")
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, list) else text
+
+
 def validate_parameters(
     *,
     profile: Any,
@@ -126,6 +136,8 @@ def validate_parameters(
     before it starts (``replication.data`` names where it looked and how to get it).
     """
     profile_path(profile, profiles_dir)
+    if isinstance(seeds, str):  # papermill's -p passes "[0, 1, 2]" as text (-y would pass a list)
+        seeds = _seeds_from_text(seeds)
     if isinstance(seeds, tuple):
         seeds = list(seeds)
     if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds):

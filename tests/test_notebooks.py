@@ -114,13 +114,19 @@ GOOD = {"profile": "smoke", "seeds": [0], "epochs": None, "data_root": None, "de
 
 @pytest.mark.parametrize("name, value", [
     ("profile", "nonsense"), ("seeds", 3), ("seeds", [-1]), ("seeds", []), ("seeds", [0, 0]),
-    ("seeds", ["0"]), ("epochs", -1), ("epochs", 0), ("epochs", 2.5), ("epochs", True),
+    ("seeds", ["0"]), ("seeds", "zero"), ("seeds", "[0, x]"), ("seeds", "[0, "), ("seeds", "[]"), ("epochs", -1), ("epochs", 0), ("epochs", 2.5), ("epochs", True),
     ("data_root", "/no/such/folder"), ("data_root", 7), ("device", "gpu"), ("device", "cuda:x"),
     ("precision", "fp16"),
 ])
 def test_a_bad_parameter_is_named(name, value):
     with pytest.raises(profiles.ParameterError, match=f"parameter '{name}'"):
         profiles.validate_parameters(**{**GOOD, name: value})
+
+
+@pytest.mark.parametrize("text, seeds", [("[0, 1, 2]", [0, 1, 2]), ("0, 1", [0, 1]), ("3", [3])])
+def test_seeds_given_as_text_are_read_as_a_list(text, seeds):
+    """README's `papermill ... -p seeds "[0, 1, 2]"` passes the list as text: it is read, not rejected."""
+    assert profiles.validate_parameters(**{**GOOD, "seeds": text})["seeds"] == seeds
 
 
 def test_good_parameters_pass_normalised(tmp_path):

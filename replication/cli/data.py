@@ -6,6 +6,9 @@ examples:
   python -m replication data prepare tiny-imagenet-200 --size 32
   python -m replication data prepare cifar10 --download    fetch the official CIFAR-10 (online)
   python -m replication data verify                        re-hash archives, recount images
+  python -m replication data list folder:~/photos          your own images: real counts, classes, names
+  python -m replication data verify folder:~/photos        ... and does every image decode?
+  python -m replication data prepare folder:~/photos --size 128   decode them once (else: on first use)
 
 Images are resized only when a size other than the native one is asked for, the
 way Section 2 of the paper does it: shorter side to the size, then the central
@@ -15,8 +18,10 @@ square crop.
 # `list` prints every dataset and release with where it is (cached sizes, extracted
 # folder, archive and whether its checksum was verified) or how to get it; `prepare`
 # extracts a release and decodes its train and test caches; `verify` re-hashes
-# archives, recounts the images of extracted folders and checks caches. (A comment: the
-# docstring above is the text of `python -m replication data --help`.)
+# archives, recounts the images of extracted folders and checks caches. A folder of your
+# own images (folder:PATH) has no registered counts: `list` shows what it holds and
+# `verify` checks that it is usable (data/folders.py). (A comment: the docstring above is
+# the text of `python -m replication data --help`.)
 
 from __future__ import annotations
 
@@ -28,10 +33,11 @@ from pathlib import Path
 
 from replication.data.archives import _how_to_get, _stamp_ok, locate, verify_archive
 from replication.data.cache import (_cache_complete, _cache_files, _default_workers, _load_cache, _prepare_choice,
-                                    cache_dir, load_split)
+                                    cache_dir, folder_fingerprint, load_split)
 from replication import data as data_package
+from replication.data.folders import check_folder, class_counts, describe_folder
 from replication.data.layouts import LAYOUTS
-from replication.data.registry import DATASETS, DataError, DatasetSpec, Variant, _root, get_spec
+from replication.data.registry import DATASETS, FOLDER_PREFIX, DataError, DatasetSpec, Variant, _root, get_spec
 from replication.paths import mirror_dirs
 
 # --help shows where the data lives (the package's own docstring, written once) and these examples
@@ -67,7 +73,52 @@ def variant_state(spec: DatasetSpec, variant: Variant, root: Path, path: Path | 
     return "; ".join(parts)
 
 
-def _print_list(root: Path) -> int:
+_SHOWN_CLASSES = 20  # data list folder:PATH names this many classes, then counts the rest
+
+
+def _print_folder(name: str, root: Path) -> int:
+    """``data list folder:PATH``: the real counts and classes of your images, and their caches."""
+    summary = describe_folder(name, root)
+    spec = summary.spec
+    print(f"{spec.name}  (your images)")
+    print(f"  layout:  {summary.layout}")
+    for own, listing in summary.listings.items():
+        print(f"  {own + ':':<8} {len(listing):,} images in {len(listing.classes)} classes")
+    for problem in summary.problems:
+        print(f"  problem: {problem}")
+    if not summary.listings:
+        return 1
+    listings = list(summary.listings.values())
+    first = listings[0]
+    names = ("words from " + str(summary.names_from) if summary.names_from else
+             "the folder names (put a words.txt of <id><tab><words> lines, or a LOC_synset_mapping.txt of "
+             "<id> <words> lines, in the folder to name them in words)")
+    print(f"  names:   {names}")
+    counts = {own: dict(zip(listing.classes, class_counts(listing))) for own, listing in summary.listings.items()}
+    for cls, word in list(zip(first.classes, first.class_names))[:_SHOWN_CLASSES]:
+        label = cls if word == cls else f"{cls} ({word})"
+        per_split = ", ".join(f"{counts[own].get(cls, 0):,} {own}" for own in counts)
+        print(f"    {label}: {per_split}")
+    if len(first.classes) > _SHOWN_CLASSES:
+        print(f"    ... and {len(first.classes) - _SHOWN_CLASSES} more classes")
+    if summary.fingerprint:
+        state = ("cached " + ", ".join(summary.cached)) if summary.cached else \
+            f"not decoded yet (decoded on first use, or: python -m replication data prepare {spec.name} --size S)"
+        print(f"  state:   {state}")
+        print(f"  fingerprint: {summary.fingerprint} (a run's data_fingerprint: changing a file trains anew)")
+    print(f"check every image: python -m replication data verify {spec.name}")
+    return 0 if not summary.problems else 1
+
+
+def _print_list(root: Path, names: list[str] | None = None) -> int:
+    names = names or []
+    folders = [name for name in names if name.startswith(FOLDER_PREFIX)]
+    registered = [get_spec(name) for name in names if not name.startswith(FOLDER_PREFIX)]
+    status = 0
+    for name in folders:
+        status |= _print_folder(name, root)
+    if folders and not registered:
+        return status
     mirrors = mirror_dirs()
     print(f"data root: {root}  (REPLICATION_DATA)")
     print(f"mirrors:   {os.pathsep.join(map(str, mirrors)) or '(none; set REPLICATION_MIRRORS)'}")
@@ -75,7 +126,7 @@ def _print_list(root: Path) -> int:
     header = f"{'NAME':<18} {'TRAIN/TEST':<17} {'CLASSES':>7}  DESCRIPTION"
     print(header)
     print("-" * 100)
-    for spec in DATASETS.values():
+    for spec in registered or DATASETS.values():
         counts = "/".join(f"{spec.counts[s]:,}" for s in ("train", spec.held_out()))
         print(f"{spec.name:<18} {counts:<17} {spec.num_classes:>7}  {spec.description}")
         for variant in spec.variants:
@@ -83,21 +134,24 @@ def _print_list(root: Path) -> int:
             print(f"    state: {variant_state(spec, variant, root)}")
     print()
     print("get one ready: python -m replication data prepare NAME [--size S] [--variant V]")
-    return 0
+    print("your own images: python -m replication data list folder:PATH (train/<class>/ and val/<class>/, "
+          "or one folder a class)")
+    return status
 
 
 def _prepare_cli(args: argparse.Namespace, root: Path) -> int:
     for name in args.names:
         spec = get_spec(name)
         v, folder = _prepare_choice(spec, root, args.variant, args.size, args.download, not args.quiet, args.path)
-        print(f"{name} [{v.label}]: extracted at {folder}")
+        print(f"{name} [{v.label}]: " + ("your images at" if spec.folder else "extracted at") + f" {folder}")
         if spec.env_var and args.size is None:
             print("  no cache built (ImageNet is streamed; pass --size S to decode an array cache)")
             continue
+        fingerprint = folder_fingerprint(spec, folder) if spec.supplied else None
         for split in ("train", "test"):
             loaded = load_split(name, split, root=root, size=args.size, progress=not args.quiet,
                                 variant=v.label, workers=args.workers, path=args.path)
-            files = _cache_files(root, v, loaded.split, loaded.size)
+            files = _cache_files(root, v, loaded.split, loaded.size, fingerprint)
             print(f"  {loaded.split:<5} {len(loaded):>9,} images {loaded.size}px -> {files['images']}")
     return 0
 
@@ -140,6 +194,12 @@ def _verify_variant(spec: DatasetSpec, variant: Variant, root: Path, path: Path 
 def _verify_cli(args: argparse.Namespace, root: Path) -> int:
     failures = 0
     for name in args.names or list(DATASETS):
+        if name.startswith(FOLDER_PREFIX):  # your images: no registered counts; is every image usable?
+            results = check_folder(name, root, progress=not args.quiet, workers=args.workers)
+            failures += sum(not ok for ok, _ in results)
+            for ok, line in results:
+                print(f"{get_spec(name).name}: {line}" + ("" if ok else "  [FAILED]"))
+            continue
         spec = get_spec(name)
         for variant in spec.variants:
             results = _verify_variant(spec, variant, root, args.path)
@@ -156,14 +216,18 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
     common = argparse.ArgumentParser(add_help=False)  # --root also after the subcommand
     common.add_argument("--root", type=Path, default=argparse.SUPPRESS, help=root_help)
     sub = parser.add_subparsers(dest="data_command", metavar="{list,prepare,verify}")
-    sub.add_parser("list", parents=[common], help="every dataset and variant: image counts and where it is "
-                                "(cached, extracted, archive found) or how to get it")
+    lister = sub.add_parser("list", parents=[common], help="every dataset and variant: image counts and where "
+                            "it is (cached, extracted, archive found) or how to get it; folder:PATH: your images")
+    lister.add_argument("names", nargs="*", metavar="NAME",
+                        help="datasets to show (default: every registered one); folder:PATH shows the real "
+                             "counts, classes and names of your images")
     prep = sub.add_parser(
         "prepare", parents=[common], help="find, check and extract a dataset, then decode its train and test caches",
         description="Find the archive (data root, then REPLICATION_MIRRORS), check its checksum, "
                     "extract it into the data root and decode train and test into "
                     "<root>/cache/<variant>/<split>-<size>px.npy.")
-    prep.add_argument("names", nargs="+", metavar="NAME", help=f"dataset name: {', '.join(DATASETS)}")
+    prep.add_argument("names", nargs="+", metavar="NAME",
+                      help=f"dataset name: {', '.join(DATASETS)}, or folder:PATH for your own images")
     prep.add_argument("--size", type=int, default=None,
                       help="square side in pixels (default: native size; otherwise shorter side "
                            "rescaled to S, central crop, as in Section 2)")
@@ -178,8 +242,13 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
                       help=f"decoding processes (default: {_default_workers()})")
     prep.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     ver = sub.add_parser("verify", parents=[common], help="re-hash archives and recount the images of extracted folders")
-    ver.add_argument("names", nargs="*", metavar="NAME", help="datasets to check (default: all)")
+    ver.add_argument("names", nargs="*", metavar="NAME",
+                     help="datasets to check (default: every registered one); folder:PATH checks your images: "
+                          "each split has images, classes agree, no class folder is empty, every image decodes")
     ver.add_argument("--path", type=Path, default=None, help="a dataset folder you supply (ImageNet)")
+    ver.add_argument("--workers", type=int, default=None,
+                     help=f"decoding processes for folder:PATH (default: {_default_workers()})")
+    ver.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
 def cli_main(args: argparse.Namespace) -> int:
@@ -190,7 +259,7 @@ def cli_main(args: argparse.Namespace) -> int:
             return _prepare_cli(args, root)
         if command == "verify":
             return _verify_cli(args, root)
-        return _print_list(root)
+        return _print_list(root, getattr(args, "names", None))
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

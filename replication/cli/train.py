@@ -1,10 +1,20 @@
-"""Train one configuration (Section 5 of the paper) and store it in the run store.
+"""Train one configuration (Section 5 of the paper) and store it in a run store.
 
 Every field of the training config is a flag below (or a key of a --config YAML
-file); together they decide the run's hash, which names its folder in the store
-(runs/<hash>/, or $REPLICATION_STORE). A run that is already stored is not
-trained again; an interrupted one resumes from its checkpoint
-($REPLICATION_CACHE/<hash>/checkpoint.pt).
+file, or of a --preset); together they decide the run's hash, which names its
+folder in the store. A run that is already stored is not trained again; an
+interrupted one resumes from its checkpoint ($REPLICATION_CACHE/<hash>/checkpoint.pt).
+
+your own images:
+  python -m replication data verify folder:~/photos          does every image decode?
+  python -m replication train --preset imagenette-112 --data ~/photos
+      (--data PATH is --dataset folder:PATH: PATH/train/<class>/ and PATH/val/<class>/,
+      or PATH/<class>/ split into train and val by a fixed seed; see `data --help`)
+
+where runs are stored:
+  $REPLICATION_STORE when set, else the user store ~/.local/share/replication/runs
+  ($XDG_DATA_HOME/replication/runs), outside the repository; --store DIR picks another
+  folder, and --project-store the notebooks' store (the project's committed runs/).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from replication.engine import runs
 from replication.engine.checkpoints import CheckpointError
 from replication.engine.config import CHOICES, FIELD_HELP, TrainConfig, config_diff, config_hash
 from replication.engine.trainer import NonFiniteLossError, train
+from replication.paths import DEFAULT_STORE, store_dir, user_store_dir
 
 
 # --------------------------------------------------------------------------
@@ -45,10 +56,30 @@ def _mapping(text: str) -> dict:
     return value
 
 
+def _with_presets_help(parser: argparse.ArgumentParser) -> None:
+    """Append the presets (one line each) to ``--help``, read from the recipes only when help is
+    shown: the recipes live in replication.experiments, which takes seconds to import."""
+    plain = parser.format_help
+
+    def format_help() -> str:
+        from replication.experiments.presets import preset_help
+
+        return plain().rstrip("\n") + "\n\n" + preset_help() + "\n"
+
+    parser.format_help = format_help
+
+
 def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field (defaults shown), plus --config FILE.yaml and run options."""
+    """One flag per TrainConfig field (defaults shown), plus --preset, --config FILE.yaml, --data and
+    run options."""
+    parser.add_argument("--preset", metavar="NAME", default=None,
+                        help="start from a named recipe (listed at the end); --config and flags override its "
+                             "fields (default: none, the defaults below)")
     parser.add_argument("--config", metavar="FILE.yaml", default=None,
                         help="read config fields from a YAML mapping; flags given here override it (default: none)")
+    parser.add_argument("--data", metavar="PATH", default=None,
+                        help="your own images: the same as --dataset folder:PATH (PATH/train/<class>/ and "
+                             "PATH/val/<class>/, or PATH/<class>/ split by a fixed seed) (default: none)")
     group = parser.add_argument_group("config fields (they decide the run's hash)")
     defaults = TrainConfig()
     for f in fields(TrainConfig):
@@ -75,31 +106,77 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--print-config", action="store_true",
                      help="print the full config and its hash, then exit without training (default: off)")
     run.add_argument("--no-store", action="store_true",
-                     help="train without writing runs/<hash>/ (checkpoints still go to the cache) (default: off)")
+                     help="train without storing the run (checkpoints still go to the cache) (default: off)")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--store", metavar="DIR", type=Path, default=None,
+                       help="store the run in DIR/<hash>/ (default: $REPLICATION_STORE when set, else the user "
+                            "store $XDG_DATA_HOME/replication/runs, ~/.local/share/replication/runs, outside the "
+                            f"repository; here: {user_store_dir()})")
+    where.add_argument("--project-store", action="store_true",
+                       help=f"store the run in the notebooks' run store: the project's committed {DEFAULT_STORE}, "
+                            "or $REPLICATION_STORE when set (for maintainers adding a run a report needs) "
+                            "(default: off)")
+    _with_presets_help(parser)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The config: the preset's fields, then the --config file's, then the flags' (each overriding)."""
     values: dict = {}
+    if getattr(args, "preset", None):
+        from replication.experiments.presets import preset_values  # seconds of imports: only when used
+
+        try:
+            values.update(preset_values(args.preset))
+        except ValueError as error:
+            raise SystemExit(f"error: {error}") from None
+    preset_data = (values.get("dataset"), values.get("data_variant"))
+    given: dict = {}
     if getattr(args, "config", None):
         loaded = yaml.safe_load(Path(args.config).read_text()) or {}
         if not isinstance(loaded, dict):
             raise SystemExit(f"{args.config}: expected a YAML mapping of config fields")
-        values.update(loaded)
+        given.update(loaded)
     for f in fields(TrainConfig):
         if hasattr(args, f.name):
-            values[f.name] = getattr(args, f.name)
+            given[f.name] = getattr(args, f.name)
+    if getattr(args, "data", None):
+        if "dataset" in given and given["dataset"] != f"folder:{args.data}":
+            raise SystemExit(f"error: --data {args.data} and --dataset {given['dataset']} name two datasets; "
+                             "give one (--data PATH is --dataset folder:PATH)")
+        given["dataset"] = f"folder:{args.data}"
+    if "dataset" in given and given["dataset"] != preset_data[0] and "data_variant" not in given:
+        values.pop("data_variant", None)  # the preset's release belongs to the preset's dataset
+    values.update(given)
     try:
         return TrainConfig.from_dict(values)
     except (TypeError, ValueError) as error:
         raise SystemExit(f"invalid config: {error}") from None
 
 
+def store_for(args: argparse.Namespace) -> Path:
+    """Where the CLI stores a run: --store DIR; --project-store, the notebooks' store (runs/, or
+    $REPLICATION_STORE); else $REPLICATION_STORE, or the user store outside the repository
+    (``paths.user_store_dir``), so that a user's runs never land among the committed ones."""
+    if getattr(args, "store", None) is not None:
+        return Path(args.store).expanduser()
+    if getattr(args, "project_store", False):
+        return store_dir()
+    return user_store_dir()
+
+
 def cli_main(args: argparse.Namespace) -> int:
     config = runs.identify(config_from_args(args))  # the data named: its release (and a folder's fingerprint)
     digest = config_hash(config)
+    store = store_for(args)
+    from replication.experiments.presets import narrow_init_warning
+
+    warning = narrow_init_warning(config)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.print_config:
         print(yaml.safe_dump(config.to_dict(), sort_keys=False).rstrip())
         print(f"# hash {digest}; differs from the defaults in: {sorted(config_diff(config)) or 'nothing'}")
+        print(f"# stored in {store / digest}" + (" (--no-store: not stored)" if args.no_store else ""))
         return 0
     print(f"run {digest} ({config.precision}, {config.threads} threads)")
     try:
@@ -108,7 +185,7 @@ def cli_main(args: argparse.Namespace) -> int:
                            device=args.device)
             summary = result.summary
         else:
-            run = runs.get(config, progress=not args.no_progress, device=args.device)
+            run = runs.get(config, progress=not args.no_progress, device=args.device, store=store)
             summary = run.summary
             if run.path is not None:  # under torchrun only rank 0 stores the run
                 print(f"stored in {run.path}")

@@ -11,6 +11,11 @@ where things live:
               (e.g. ../shared/data); archives there are never written to
   ImageNet    $REPLICATION_IMAGENET or --path: a folder with train/<wnid>/ and val/<wnid>/
               (ILSVRC-2012, which you obtain from image-net.org; never extracted by us)
+  your images folder:PATH as a dataset name: PATH/train/<class>/ and PATH/val/<class>/, or
+              PATH/<class>/ split into train and val by a fixed seed (20% of each class to
+              val, seed 0); images of any size and mode (greyscale, CMYK: converted to RGB).
+              Class names are the folder names, or the words of a words.txt
+              (<id><tab><words>) or LOC_synset_mapping.txt (<id> <words>) in PATH
 
 command line: `python -m replication data {list,prepare,verify}` (replication/cli/data.py,
 whose docstring, the text of `python -m replication data --help`, has examples)
@@ -27,6 +32,7 @@ square crop.
 #   archives   checksums, atomic extraction, download, locating a release, the not-found message
 #   cache      the decode-once uint8 caches and Section 2's resize, choosing a release,
 #              prepare, load_split, list_split, FileDataset, image_dataset
+#   folders    your own images (folder:PATH): describe_folder (data list), check_folder (data verify)
 #   sample     `python -m replication.data.sample`: cuts the committed sample (data/sample/)
 #
 # The package's public names (and _variant_order, which the tests call), so that
@@ -36,10 +42,12 @@ from replication.data.archives import Located, extract_archive, locate, verify_a
 from replication.data.cache import (CACHE_FORMAT, RESIZE_RULE, FileDataset, ImageSplit, _variant_order,  # noqa: F401
                                     cache_dir, decode_image, folder_fingerprint, identify, image_dataset,
                                     list_split, load_split, prepare, subset_per_class)
-from replication.data.layouts import (IMAGE_EXTENSIONS, IMAGENETTE_WORDS, LAYOUTS, Listing,  # noqa: F401
-                                      parse_cifar_batches, parse_image_tree, parse_tiny_imagenet)
-from replication.data.registry import (DATASETS, SAMPLE_LABEL, Archive, ChecksumError, CorruptArchiveError,  # noqa: F401
-                                       DataError, DatasetNotFoundError, DatasetSpec, UnknownDatasetError, Variant,
-                                       get_spec)
+from replication.data.folders import check_folder, describe_folder  # noqa: F401
+from replication.data.layouts import (IMAGE_EXTENSIONS, IMAGENETTE_WORDS, LAYOUTS, SPLIT_SEED, VAL_FRACTION,  # noqa: F401
+                                      Listing, parse_cifar_batches, parse_image_tree, parse_tiny_imagenet,
+                                      parse_user_split, parse_user_tree)
+from replication.data.registry import (DATASETS, FOLDER_PREFIX, SAMPLE_LABEL, Archive, ChecksumError,  # noqa: F401
+                                       CorruptArchiveError, DataError, DatasetNotFoundError, DatasetSpec,
+                                       UnknownDatasetError, Variant, canonical_name, folder_spec, get_spec)
 from replication.paths import (atomic_file, atomic_write_text, data_root, mirror_dirs, partial_name,  # noqa: F401
                                remove_stale_partials, sample_dir)

@@ -55,6 +55,9 @@ def _expected_sum(archive: Archive) -> tuple[str, str] | None:
 
 def _how_to_get(spec: DatasetSpec, variant: Variant) -> str:
     archive = variant.archive
+    if spec.folder is not None:
+        return (f"put your images in {spec.folder} as train/<class>/ and val/<class>/ folders, or as one "
+                f"folder a class (split into train and val by a fixed seed)")
     if spec.env_var:
         return (
             f"obtain ILSVRC-2012 from https://image-net.org (registration), lay it out as "
@@ -219,6 +222,8 @@ def locate(spec: DatasetSpec, variant: Variant, root: Path, path: Path | None = 
     found = Located()
     if variant.bundled:
         folders = [sample_dir() / variant.folder]
+    elif spec.folder is not None:  # your own images: that folder and no other
+        folders = [spec.folder]
     else:
         folders = _user_folders(spec, path) + [root / variant.folder] + [m / variant.folder for m in mirror_dirs()]
     for folder in folders:
@@ -277,8 +282,8 @@ def _download(spec: DatasetSpec, variant: Variant, root: Path) -> Path:
 
 def count_problem(spec: DatasetSpec, variant: Variant, folder: Path) -> str | None:
     """Why an extracted folder does not hold the whole release (its image count per split and its
-    classes are the registry's), or None. A folder you supply (ImageNet) may hold any subset."""
-    if spec.env_var:
+    classes are the registry's), or None. A folder you supply (ImageNet, your own) may hold any subset."""
+    if spec.supplied:
         return None
     counts = variant.counts or spec.counts
     for own in (spec.splits["train"], spec.held_out()):

@@ -168,7 +168,12 @@ def _decode_chunk(job: tuple[list[str], int]) -> np.ndarray:
     paths, size = job
     out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
     for i, path in enumerate(paths):
-        out[i] = decode_image(path, size)
+        try:
+            out[i] = decode_image(path, size)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:  # PIL: a bad file
+            raise DataError(f"{path} cannot be decoded ({type(error).__name__}: {error}); delete or replace it "
+                            "(`python -m replication data verify NAME` lists every unreadable image of a "
+                            "dataset)") from None
     return out
 
 
@@ -375,7 +380,7 @@ def load_split(name: str, split: str, root: str | Path | None = None, size: int 
     v, located = chosen
     want = size or v.size
     fingerprint = None
-    if spec.env_var:  # a folder you supply: its contents decide which cache is its own
+    if spec.supplied:  # a folder you supply: its contents decide which cache is its own
         folder = _prepare_variant(spec, v, located, root, progress)
         fingerprint = folder_fingerprint(spec, folder)
     files = _cache_files(root, v, own, want, fingerprint)
@@ -390,20 +395,28 @@ def load_split(name: str, split: str, root: str | Path | None = None, size: int 
 
 
 def folder_fingerprint(spec: DatasetSpec, folder: Path) -> str:
-    """A digest of what a folder holds for both splits: its classes, and each image's path and size.
+    """A digest of what a folder holds for both splits: its classes, and each image's path and size
+    (and, for your own images, ``folder:PATH``, its modification time too).
 
-    It names a folder you supply (ImageNet) in a run's identity and in its decoded cache,
-    so that pointing at another folder never reuses the first one's runs, caches or checkpoints.
+    It names a folder you supply in a run's identity and in its decoded cache, so that pointing
+    at another folder, or changing a file, never reuses the first one's runs, caches or
+    checkpoints. (ImageNet's keeps its first form, without times: copying the 140 GB tree to
+    another disk should not retrain its runs.)
     """
     digest = hashlib.sha256()
+    with_time = spec.folder is not None
     for own in (spec.splits["train"], spec.held_out()):
         try:
             listing = LAYOUTS[spec.layout](folder, own)
         except DataError:
-            continue  # a folder with val/ only
+            if with_time:  # your own folder must hold both splits
+                raise
+            continue  # an ImageNet folder with val/ only
         digest.update(json.dumps([own, listing.classes, listing.labels.tolist()]).encode())
         for path in listing.files or []:
-            digest.update(f"{Path(path).relative_to(folder)}\t{Path(path).stat().st_size}\n".encode())
+            stat = Path(path).stat()
+            stamp = f"{stat.st_size}\t{stat.st_mtime_ns}" if with_time else f"{stat.st_size}"
+            digest.update(f"{Path(path).relative_to(folder)}\t{stamp}\n".encode())
     return digest.hexdigest()[:32]
 
 
@@ -413,16 +426,16 @@ def identify(name: str, variant: str | None = None, root: str | Path | None = No
 
     A release named by ``variant`` needs no data to be found (a report re-executed from the
     run store reads no images); ``variant=None`` resolves to the release this machine has. A
-    folder you supply (ImageNet) is always looked at, and gets a fingerprint of its contents.
+    folder you supply (ImageNet, ``folder:PATH``) is always looked at, and gets a fingerprint of its contents.
     """
     spec = get_spec(name)
-    if variant is not None and not spec.env_var:
+    if variant is not None and not spec.supplied:
         return spec.variant(variant).label, None
     order = _variant_order(spec, _root(root), None, variant, Path(path) if path else None)
     chosen = next(((v, loc) for v, loc, ready in order if ready), None)
     if chosen is None:
         raise _not_found(spec, [(v, loc) for v, loc, _ in order])
-    if not spec.env_var:
+    if not spec.supplied:
         return chosen[0].label, None
     folder = _prepare_variant(spec, chosen[0], chosen[1], _root(root), False)
     return chosen[0].label, folder_fingerprint(spec, folder)

@@ -5,6 +5,11 @@ or pixels for the CIFAR python batches) with labels and classes; the class order
 is the order of the labels in every cache. Class names are words, not WordNet ids
 (words.txt and its relatives). ``_layout_problem`` decides whether a folder is
 trusted as a given release (required files present, images of the release's size).
+
+Your own images (``folder:PATH``) have two layouts: ``user_tree``, ImageFolder's
+``train/<class>/`` and ``val/<class>/``; and ``user_split``, one folder of class folders
+of which each class's images are split by a fixed seed (``SPLIT_SEED``), ``VAL_FRACTION``
+of them to val. Both refuse a class folder without images, naming it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import os
 import pickle
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -76,10 +82,18 @@ def _first_words(text: str) -> str:
     return text.split(",")[0].strip()
 
 
+SYNSET_FILES = ("words.txt", "LOC_synset_mapping.txt", "synset_words.txt")
+
+
+def synset_file(folder: Path) -> Path | None:
+    """The first of ``SYNSET_FILES`` in ``folder`` (``<id><tab or space><words>`` lines), or None."""
+    return next((folder / name for name in SYNSET_FILES if (folder / name).is_file()), None)
+
+
 def _read_synset_words(folder: Path, wanted: Iterable[str]) -> dict[str, str]:
     """wnid -> first word, from words.txt / LOC_synset_mapping.txt / synset_words.txt."""
     wanted = set(wanted)
-    for name in ("words.txt", "LOC_synset_mapping.txt", "synset_words.txt"):
+    for name in SYNSET_FILES:
         path = folder / name
         if path.is_file():
             found = {}
@@ -105,7 +119,7 @@ def _read_synset_words(folder: Path, wanted: Iterable[str]) -> dict[str, str]:
 def _class_names(layout_folder: Path, classes: list[str]) -> list[str]:
     if all(c in IMAGENETTE_WORDS for c in classes):
         return [IMAGENETTE_WORDS[c] for c in classes]
-    if all(re.fullmatch(r"n\d{8}", c) for c in classes):
+    if all(re.fullmatch(r"n\d{8}", c) for c in classes) or synset_file(layout_folder) is not None:
         words = _read_synset_words(layout_folder, classes)
         return [words.get(c, c) for c in classes]
     return list(classes)  # folder names are already words (CIFAR-10)
@@ -126,6 +140,74 @@ def parse_image_tree(folder: Path, split: str) -> Listing:
         found = _image_files(split_dir / cls)
         files += found
         labels += [label] * len(found)
+    return Listing(np.asarray(labels, dtype=np.int64), classes, _class_names(folder, classes), files=files)
+
+
+# --------------------------------------------------------------------------- your own images
+
+# ``user_split``: the share of each class's images that goes to val, and the seed that picks them
+VAL_FRACTION = 0.2
+SPLIT_SEED = 0
+
+
+def _require_images(listing: Listing, split_dir: Path) -> Listing:
+    """Refuse a class folder without images: it would be a class the net can never be right on."""
+    empty = empty_classes(listing)
+    if empty:
+        shown = ", ".join(str(split_dir / c) for c in empty[:5]) + (" ..." if len(empty) > 5 else "")
+        raise DataError(f"{len(empty)} class folder(s) hold no images ({', '.join(IMAGE_EXTENSIONS)}): {shown}; "
+                        "add images to each or remove the empty folders")
+    return listing
+
+
+def empty_classes(listing: Listing) -> list[str]:
+    """The classes of a listing that have no image in it."""
+    counts = np.bincount(listing.labels, minlength=len(listing.classes))
+    return [c for c, n in zip(listing.classes, counts) if n == 0]
+
+
+def parse_user_tree(folder: Path, split: str) -> Listing:
+    """Your ImageFolder ``train/<class>/`` and ``val/<class>/`` (``parse_image_tree``), every class
+    folder holding images; class names from words.txt or LOC_synset_mapping.txt when present."""
+    return _require_images(parse_image_tree(folder, split), folder / split)
+
+
+def split_indices(count: int, cls: str, fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED) -> np.ndarray:
+    """Which of a class's ``count`` images (in name order) go to val: ``round(fraction * count)``
+    of them, at least one and never all, drawn by ``seed`` and the class's name (so a class keeps
+    its split when other classes are added or removed). Sorted."""
+    if count < 2:
+        raise ValueError(f"class {cls!r} has {count} image(s); splitting it needs at least 2")
+    n_val = min(count - 1, max(1, round(fraction * count)))
+    rng = np.random.default_rng([seed, zlib.crc32(cls.encode("utf-8"))])
+    return np.sort(rng.permutation(count)[:n_val])
+
+
+def parse_user_split(folder: Path, split: str) -> Listing:
+    """One folder of class folders, ``<folder>/<class>/<image>``, split into ``train`` and ``val``
+    (``split_indices``: ``VAL_FRACTION`` of each class to val by ``SPLIT_SEED``): deterministic,
+    disjoint, and together the whole folder. Both splits number the same classes alike."""
+    if split not in ("train", "val"):
+        raise DataError(f"{folder} is split into 'train' and 'val', not {split!r}")
+    classes = _subfolders(folder)
+    if not classes:
+        raise DataError(f"{folder} has no class folders; expected {folder}/<class>/<image> (one folder a class), "
+                        f"or {folder}/train/<class>/ and {folder}/val/<class>/")
+    files, labels, short = [], [], []
+    for label, cls in enumerate(classes):
+        found = _image_files(folder / cls)
+        if len(found) < 2:
+            short.append(f"{folder / cls} ({len(found)})")
+            continue
+        val = np.zeros(len(found), dtype=bool)
+        val[split_indices(len(found), cls)] = True
+        chosen = [path for path, is_val in zip(found, val) if is_val == (split == "val")]
+        files += chosen
+        labels += [label] * len(chosen)
+    if short:
+        raise DataError(f"{len(short)} class folder(s) hold fewer than 2 images, too few to split into train "
+                        f"and val: {', '.join(short[:5])}{' ...' if len(short) > 5 else ''}; add images to each "
+                        "or remove those folders")
     return Listing(np.asarray(labels, dtype=np.int64), classes, _class_names(folder, classes), files=files)
 
 
@@ -197,6 +279,8 @@ LAYOUTS: dict[str, Callable[[Path, str], Listing]] = {
     "image_tree": parse_image_tree,
     "tiny_imagenet": parse_tiny_imagenet,
     "cifar_batches": parse_cifar_batches,
+    "user_tree": parse_user_tree,
+    "user_split": parse_user_split,
 }
 
 # files that must exist for an extracted folder to be trusted
@@ -208,6 +292,8 @@ _REQUIRED = {
 
 def _layout_problem(spec: DatasetSpec, variant: Variant, folder: Path) -> str | None:
     """Why ``folder`` does not hold this variant, or None when it looks right."""
+    if spec.folder is not None:  # your own images: registry.folder_spec checked the folder's shape
+        return None
     required = _REQUIRED.get(spec.layout) or ["train", spec.held_out()]
     missing = [name for name in required if not (folder / name).exists()]
     if spec.layout == "image_tree" and spec.env_var and missing == ["train"]:

@@ -5,6 +5,11 @@ and image counts, and the ``Variant`` releases it can be read from: the official
 archive, a project mirror, another resolution, the committed sample. An ``Archive``
 is one file with the sums that identify it. The errors every part of the package
 raises live here too, so that each message can name the paths involved and the fix.
+
+Besides the registered names, ``folder:PATH`` names a folder of your own images
+(``folder_spec``): ``PATH/train/<class>/`` and ``PATH/val/<class>/`` (ImageFolder), or one
+folder of class folders, split into train and val by a fixed seed (``layouts.VAL_FRACTION``,
+``layouts.SPLIT_SEED``). Its counts and classes are whatever the folder holds.
 """
 
 from __future__ import annotations
@@ -116,6 +121,13 @@ class DatasetSpec:
     variants: tuple[Variant, ...]
     citation: str = ""
     env_var: str | None = None  # a folder given by the user (ImageNet)
+    folder: Path | None = None  # a folder of your own images (``folder:PATH``): counts are what it holds
+
+    @property
+    def supplied(self) -> bool:
+        """A folder you supply (ImageNet, ``folder:PATH``): used in place, any subset of images,
+        and named in a run's identity by a fingerprint of its contents."""
+        return self.env_var is not None or self.folder is not None
 
     def held_out(self) -> str:
         return self.splits["test"]
@@ -311,15 +323,71 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+FOLDER_PREFIX = "folder:"
+_FOLDER_LAYOUT_HELP = ("expected PATH/train/<class>/*.jpg and PATH/val/<class>/*.jpg (ImageFolder), or "
+                       "PATH/<class>/*.jpg (one folder of class folders, split into train and val by a fixed seed)")
+
+
+def folder_path(name: str) -> Path:
+    """The folder a ``folder:PATH`` name points at, absolute, with ``~`` expanded and links resolved."""
+    text = name[len(FOLDER_PREFIX):].strip()
+    if not text:
+        raise UnknownDatasetError(f"{name!r} names no folder; write folder:PATH, e.g. folder:~/my-images "
+                                  f"({_FOLDER_LAYOUT_HELP})")
+    return Path(text).expanduser().resolve()
+
+
+def canonical_name(name: str) -> str:
+    """The name a run records: ``folder:PATH`` with PATH absolute; a registered name as it is."""
+    return f"{FOLDER_PREFIX}{folder_path(name)}" if name.startswith(FOLDER_PREFIX) else name
+
+
+def folder_spec(name: str) -> DatasetSpec:
+    """The spec of ``folder:PATH``: ImageFolder ``train/`` + ``val/`` (or ``test/``) of class folders
+    (layout ``user_tree``), or one folder of class folders split by a seed (layout ``user_split``).
+
+    Images of any size are read (shorter side to the size asked for, then the central square,
+    as Section 2 does; default 256 px); their counts and classes are what the folder holds.
+    """
+    folder = folder_path(name)
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise DatasetNotFoundError(f"{folder} {what}; give the folder of your images as folder:PATH "
+                                   f"({_FOLDER_LAYOUT_HELP})")
+    held_out = next((s for s in ("val", "test") if (folder / s).is_dir()), None)
+    if (folder / "train").is_dir():
+        if held_out is None:
+            raise DatasetNotFoundError(
+                f"{folder} has train/ but no val/ (or test/) folder; add val/<class>/ folders of held-out "
+                f"images, or move the class folders of train/ up into {folder} to have them split by a seed")
+        layout, splits, how = "user_tree", {"train": "train", "test": held_out, "val": held_out}, \
+            f"train/<class>/ and {held_out}/<class>/ (ImageFolder)"
+    else:
+        layout, splits, how = "user_split", dict(_TRAIN_VAL), "one folder of class folders, split by a seed"
+    return DatasetSpec(
+        name=f"{FOLDER_PREFIX}{folder}", description=f"your images in {folder}: {how}", layout=layout,
+        splits=splits, counts={}, num_classes=0, folder=folder,
+        variants=(Variant(id="folder", label="folder", description=how, folder=str(folder),
+                          default_size=DATASETS["imagenet"].variants[0].default_size,  # Section 2's 256 px
+                          notes="Section 2: shorter side rescaled to the size, central square crop"),),
+    )
+
+
 def get_spec(name: str) -> DatasetSpec:
-    """The registry entry for ``name``; raises UnknownDatasetError listing the known names."""
+    """The registry entry for ``name`` (or ``folder:PATH``, ``folder_spec``); raises
+    UnknownDatasetError listing the known names."""
+    if isinstance(name, str) and name.startswith(FOLDER_PREFIX):
+        return folder_spec(name)
     try:
         return DATASETS[name]
     except KeyError:
         known = ", ".join(sorted(DATASETS))
+        hint = (f"; for a folder of your own images write folder:{name}" if isinstance(name, str)
+                and ("/" in name or Path(name).expanduser().is_dir()) else
+                "; for a folder of your own images write folder:PATH")
         raise UnknownDatasetError(
             f"unknown dataset {name!r}; known datasets: {known} "
-            "(see `python -m replication data list`)"
+            f"(see `python -m replication data list`){hint}"
         ) from None
 
 

@@ -80,6 +80,16 @@ def load_data(config: TrainConfig, progress: bool = False) -> tuple[Split, Split
         size = config.image_size or 32
         return (synthetic_split("train", config.train_per_class or 32, size, seed=config.subset_seed),
                 synthetic_split("val", config.val_per_class or 16, size, seed=config.subset_seed))
+    train, val = load_image_splits(config, progress)
+    return Split.from_image_split(train), Split.from_image_split(val)
+
+
+def load_image_splits(config: TrainConfig, progress: bool = False):
+    """``load_data``'s two splits as ``ImageSplit``s, before they are copied into memory: the
+    decoded caches memory-mapped (the per-class subsets and a held-out part are copies), the
+    validation labels in the training split's class numbering. Row ``i`` here is row ``i`` of
+    ``load_data``'s splits, so stored indices (Fig. 4's neighbours) can read a few images
+    without loading whole splits. Cached datasets only (not ``synthetic``, not ``stream``)."""
     def load(split_name: str):
         return load_split(config.dataset, split_name, size=config.image_size, progress=progress,
                           variant=config.data_variant)
@@ -93,10 +103,9 @@ def load_data(config: TrainConfig, progress: bool = False) -> tuple[Split, Split
         train = subset_per_class(train, config.train_per_class, seed=config.subset_seed)
     if config.val_per_class is not None:
         val = subset_per_class(val, config.val_per_class, seed=config.subset_seed)
-    train, val = Split.from_image_split(train), Split.from_image_split(val)
-    labels = in_train_numbering(train.classes, val.classes, val.labels.numpy(), f"{config.dataset} validation")
-    val = Split(val.images, torch.from_numpy(labels), list(train.classes), list(train.class_names), val.name,
-                val.split)
+    labels = in_train_numbering(train.classes, val.classes, np.asarray(val.labels), f"{config.dataset} validation")
+    val = replace(val, labels=np.asarray(labels, dtype=np.int64), classes=list(train.classes),
+                  class_names=list(train.class_names))
     return train, val
 
 

@@ -35,12 +35,15 @@ CHOICES = {"precision": PRECISIONS, "schedule": SCHEDULES, "optimizer": OPTIMIZE
 # Help text for every field, shown by ``python -m replication train --help``.
 FIELD_HELP = {
     "model": "model spec for models.build_model, a YAML/JSON mapping, e.g. '{arch: alexnet, width: 0.5}'",
-    "dataset": "dataset name (replication.data.DATASETS) or 'synthetic' (random class-coloured images, for tests)",
+    "dataset": "dataset name (replication.data.DATASETS), 'folder:PATH' for your own images (PATH/train/<class>/ "
+               "and PATH/val/<class>/, or PATH/<class>/ split into train and val by a fixed seed; see --data), "
+               "or 'synthetic' (random class-coloured images, for tests)",
     "data_variant": "which release of the dataset (`data list` shows them); None: the best full release found, "
                     "named in the stored run. 'sample' is the few images a class committed in data/sample/ "
                     "(tests, the smoke profile)",
-    "data_fingerprint": "for a folder you supply (ImageNet): a digest of its file list and classes, filled in "
-                        "when the run is looked up or trained, so two folders never share a run",
+    "data_fingerprint": "for a folder you supply (ImageNet, folder:PATH): a digest of its file list (paths, sizes "
+                        "and, for folder:PATH, modification times) and classes, filled in when the run is looked up "
+                        "or trained, so two folders (or one folder before and after a change) never share a run",
     "threads": "CPU threads of the run's arithmetic: another count sums in another order and changes the numbers, "
                "so it is part of the run's identity",
     "image_size": "resize images to this size when loading (None: the dataset's own size)",
@@ -74,8 +77,9 @@ FIELD_HELP = {
     "channels_last": "keep activations in channels_last memory format (faster on CPU)",
     "ten_crop": "also evaluate the final model with the ten-crop test (Section 4.1)",
     "save_conv1": "store the conv1 kernels (Fig. 3)",
-    "neighbours_k": "store the k nearest training images by FC7 features for each query (Fig. 4; 0: off)",
-    "neighbour_queries": "number of validation images used as Fig. 4 queries (the first of the val split)",
+    "neighbours_k": "store the indices of the k nearest training images by FC7 features for each query (Fig. 4; "
+                    "0: off; `python -m replication figures RUN` draws them)",
+    "neighbour_queries": "number of validation images used as Fig. 4 queries (chosen by neighbour_query_seed)",
     "per_class_error": "store the per-class validation top-1 error",
     "stream": "decode images from disk every epoch with DataLoader workers (ImageNet) instead of holding "
               "uint8 arrays in memory; workers: REPLICATION_WORKERS (does not change the numbers)",
@@ -239,8 +243,9 @@ class TrainConfig:
         for name, choices in CHOICES.items():
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{name}: one of {', '.join(choices)}, got {getattr(self, name)!r}")
-        if not isinstance(self.dataset, str) or not self.dataset:
-            raise ConfigError(f"dataset: a dataset name (python -m replication data list), got {self.dataset!r}")
+        if not isinstance(self.dataset, str) or not self.dataset or self.dataset.strip() == "folder:":
+            raise ConfigError(f"dataset: a dataset name (python -m replication data list) or folder:PATH, "
+                              f"got {self.dataset!r}")
         for name in ("data_variant", "data_fingerprint"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):

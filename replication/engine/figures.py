@@ -205,23 +205,35 @@ def _kernel_image(kernel: Tensor) -> np.ndarray:
 def plot_conv1_kernels(model_or_weights, ncols: int = 16, title: str | None = None, kernel_inches: float = 0.45):
     """Fig. 3: every conv1 kernel as a small RGB image, one block of rows per tower.
 
-    Each kernel is min-max scaled on its own. Returns a ``matplotlib.figure.Figure``
-    (not registered with pyplot, so a notebook shows it once when it is the cell's
-    value; ``fig.savefig(path)`` writes it).
+    Takes a model or the stored ``conv1`` artifact (``conv1_kernels``). Each kernel is
+    min-max scaled on its own (the figure shows patterns, not magnitudes); at most ``ncols``
+    kernels a row, rows filled evenly (48 kernels: 3 x 16; 24: 2 x 12). Returns a
+    ``matplotlib.figure.Figure`` (not registered with pyplot, so a notebook shows it once
+    when it is the cell's value; ``fig.savefig(path)`` writes it).
     """
     towers = conv1_kernels(model_or_weights)
     statistics = [kernel_colour_statistic(w) for w in towers]
-    rows_per_tower = [max(1, -(-len(w) // ncols)) for w in towers]
-    figure = Figure(figsize=(ncols * kernel_inches, sum(rows_per_tower) * kernel_inches + 0.4 * len(towers) + 0.5))
-    subfigures = figure.subfigures(len(towers), 1, height_ratios=rows_per_tower, squeeze=False)[:, 0]
-    for tower, (weights, subfigure, rows, stat) in enumerate(zip(towers, subfigures, rows_per_tower, statistics)):
-        axes = subfigure.subplots(rows, ncols, squeeze=False)
+    most = max(len(w) for w in towers)
+    rows = max(1, -(-most // ncols))
+    ncols = max(1, -(-most // rows))
+    block_inches = rows * kernel_inches + 0.35  # a tower's kernels and its one-line title
+    title_inches = 0.2 + 0.2 * (title.count("\n") + 1) if title else 0.0
+    height = len(towers) * block_inches + title_inches
+    figure = Figure(figsize=(max(ncols * kernel_inches, 4.0), height))
+    # row 0 of the grid holds the title (subfigures fill their grid cells, ignoring margins)
+    blocks = figure.add_gridspec(len(towers) + 1, 1,
+                                 height_ratios=[title_inches or 1e-6] + [block_inches] * len(towers))
+    if title:
+        figure.suptitle(title, fontsize=10, y=1 - 0.08 / height, va="top")
+    for tower, (weights, stat) in enumerate(zip(towers, statistics)):
+        subfigure = figure.add_subfigure(blocks[tower + 1])
+        axes = subfigure.subplots(rows, ncols, squeeze=False, gridspec_kw={
+            "wspace": 0.06, "hspace": 0.06, "left": 0.02, "right": 0.98, "bottom": 0.02,
+            "top": 1 - 0.35 / block_inches})
         for index, axis in enumerate(axes.flat):
             axis.set_axis_off()
             if index < len(weights):
                 axis.imshow(_kernel_image(weights[index]), interpolation="nearest")
         label = f"tower {tower + 1}: " if len(towers) > 1 else ""
         subfigure.suptitle(f"{label}{len(weights)} kernels, mean colour statistic {stat.mean():.2f}", fontsize=9)
-    if title:
-        figure.suptitle(title)
     return figure

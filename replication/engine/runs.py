@@ -12,7 +12,8 @@ and then stored. What is stored is small and meant to be committed:
 
 Checkpoints (large) live in ``$REPLICATION_CACHE/<hash>/checkpoint.pt``.
 
-Settings: ``REPLICATION_STORE`` (default ``<repo>/runs``), ``REPLICATION_CACHE``
+Settings: ``REPLICATION_STORE`` (default ``<repo>/runs``; ``python -m replication train`` stores
+elsewhere unless told ``--project-store``: ``paths.user_store_dir``), ``REPLICATION_CACHE``
 (default ``<repo>/.cache/replication``), and ``REPLICATION_STORE_READONLY=1``
 (CI): a miss is then an error naming the config and how to train it.
 """
@@ -58,6 +59,10 @@ class RunNotStoredError(LookupError):
 
 class StoreError(RuntimeError):
     """A stored run is incomplete or does not match the config that asked for it."""
+
+
+class UnknownRunError(LookupError):
+    """A run id, id prefix or folder that names no stored run (or more than one)."""
 
 
 @dataclass
@@ -163,8 +168,9 @@ def identify(config: TrainConfig) -> TrainConfig:
     config already names needs no data (a report re-executed from the store reads no images)."""
     if config.dataset == "synthetic":
         return config
-    variant, fingerprint = data.identify(config.dataset, config.data_variant)
-    return config.replace(data_variant=variant, data_fingerprint=fingerprint)
+    dataset = data.canonical_name(config.dataset)  # folder:PATH with PATH absolute
+    variant, fingerprint = data.identify(dataset, config.data_variant)
+    return config.replace(dataset=dataset, data_variant=variant, data_fingerprint=fingerprint)
 
 
 def lookup(config: TrainConfig, store: Path | None = None) -> Run | None:
@@ -186,19 +192,21 @@ def lookup(config: TrainConfig, store: Path | None = None) -> Run | None:
     return run
 
 
-def get(config: TrainConfig, progress: bool = True, device=None, scratch: bool = False) -> Run:
+def get(config: TrainConfig, progress: bool = True, device=None, scratch: bool = False,
+        store: Path | None = None) -> Run:
     """The stored run of ``config``, training (resumably) and storing it first when missing.
 
     The config is identified first (``identify``): its hash covers the data release and, for a
     folder you supply, its contents, as well as the thread count and precision it names.
     ``device`` (default: the GPU when there is one) only matters when it trains. ``scratch=True``
     uses the uncommitted scratch store (smoke runs), which ``REPLICATION_STORE_READONLY`` does
-    not guard. With ``progress``, a store hit says so in one line.
+    not guard. ``store``: another folder than the run store (``python -m replication train``'s user
+    store). With ``progress``, a store hit says so in one line.
     """
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
     config = identify(config)
-    store = scratch_store_dir() if scratch else None
+    store = scratch_store_dir() if scratch else store
     run = lookup(config, store)
     if run is not None:
         if progress:
@@ -206,9 +214,9 @@ def get(config: TrainConfig, progress: bool = True, device=None, scratch: bool =
         return run
     if read_only() and not scratch:
         raise RunNotStoredError(
-            f"run {describe(config)} is not in the run store {store_dir()} and "
+            f"run {describe(config)} is not in the run store {store or store_dir()} and "
             "REPLICATION_STORE_READONLY=1 forbids training it here. Train it with "
-            f"`python -m replication train --config <file.yaml>` (the fields above; "
+            f"`python -m replication train --config <file.yaml> --project-store` (the fields above; "
             f"`--print-config` shows the hash, expect {config_hash(config)}) and commit runs/{config_hash(config)}/")
     result = train(config, checkpoint=checkpoint_path(config), progress=progress, device=device)
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: only rank 0 writes
@@ -242,3 +250,24 @@ def all_runs() -> list[Run]:
     if not store.exists():
         return []
     return [Run.load(p) for p in sorted(store.iterdir()) if (p / "summary.json").exists()]
+
+
+def find(reference: str | Path) -> Run:
+    """The stored run a person names: a run folder's path, or a run id or unique prefix of one in
+    the store (``REPLICATION_STORE``). Raises UnknownRunError naming the store and the fix."""
+    path = Path(reference).expanduser()
+    if path.is_dir() and (path / "config.json").exists():
+        return Run.load(path)
+    store = store_dir()
+    ids = sorted(p.name for p in store.iterdir() if not p.name.startswith(".") and (p / "summary.json").exists()) \
+        if store.is_dir() else []
+    matches = [name for name in ids if name.startswith(str(reference))]
+    if len(matches) == 1:
+        return Run.load(store / matches[0])
+    if matches:
+        raise UnknownRunError(f"{str(reference)!r} is the start of {len(matches)} runs in the run store {store}: "
+                              f"{', '.join(matches[:6])}{' ...' if len(matches) > 6 else ''}; give more of the id")
+    raise UnknownRunError(f"no run {str(reference)!r} in the run store {store} ({len(ids)} runs; "
+                          "`ls` that folder lists their ids), and no run folder at that path. Give a run id or "
+                          "a unique prefix of one, or a run folder's path, or set REPLICATION_STORE to the store "
+                          "that holds it")

@@ -128,7 +128,9 @@ class Trainer:
             if self.streaming:  # Section 2's mean image, Section 4.1's RGB PCA, over streamed files
 
                 key = canonical_json([config.dataset, config.data_variant, self.image_size, config.train_per_class, config.subset_seed,
-                                  config.stats_images, os.environ.get("REPLICATION_IMAGENET", "")])
+                                  config.stats_images, os.environ.get("REPLICATION_IMAGENET", "")]
+                                 # a folder's contents (folder:PATH): its statistics change with them
+                                 + ([config.data_fingerprint] if config.data_fingerprint else []))
                 cache = cache_dir() / "stats" / f"stream-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
                 stats = stream_stats(self.train_split, config.stats_images, cache)
             else:
