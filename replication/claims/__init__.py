@@ -29,7 +29,7 @@ from replication.claims.rules import (
 from replication.claims.stats import (
     bootstrap_interval, detectable_effect, difference_measurement, ensemble_measurement, exact_measurement,
     jackknife_interval, neighbour_label_agreement,
-    paired_measurement, plain, seeded_measurement, student_t_cdf, student_t_quantile, t_interval,
+    paired_measurement, plain, seed_share_measurement, seeded_measurement, student_t_cdf, student_t_quantile, t_interval,
     tower_colour_split, welch_interval,
 )
 
@@ -41,6 +41,6 @@ __all__ = [
     "INCONCLUSIVE", "NOT_EVALUATED", "NOT_REPRODUCED", "PARTLY_REPRODUCED", "REPRODUCED", "RULES", "STATUSES",
     "Rule", "rule",
     "bootstrap_interval", "detectable_effect", "difference_measurement", "exact_measurement",
-    "neighbour_label_agreement", "tower_colour_split", "ensemble_measurement", "jackknife_interval", "paired_measurement", "plain", "seeded_measurement",
+    "neighbour_label_agreement", "tower_colour_split", "ensemble_measurement", "jackknife_interval", "paired_measurement", "plain", "seed_share_measurement", "seeded_measurement",
     "student_t_cdf", "student_t_quantile", "t_interval", "welch_interval",
 ]

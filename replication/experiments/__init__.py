@@ -6,7 +6,10 @@
 - ``relu_speedup`` (02: Fig. 1, ReLU vs tanh on CIFAR-10),
 - ``lrn`` (03: Section 3.3, response normalisation on CIFAR-10 and the ImageNet stand-in),
 - ``error_rates`` (04: Section 6, ten-patch testing, ensembles, the classical baselines),
-- ``pooling`` (05: Section 3.4, overlapping pooling).
+- ``pooling`` (05: Section 3.4, overlapping pooling),
+- ``kernels`` (09: Fig. 3, conv1's colour split between the towers),
+- ``neighbours`` (10: Fig. 4, the nearest training images in FC7 space against pixel space),
+- ``errata`` (11: a widely read retelling's departures from the paper, each measured).
 
 Each has ``plan(params)`` (the runs it needs, untrained) and ``measure(params)`` (the runs from the
 store, trained when missing, and ``{claim_id: {measurement, scale}}``), plus the tables and figures
@@ -20,5 +23,7 @@ Importing this package registers every claim, notebook by notebook in the order 
 
 # In the notebooks' order, not sorted: each import registers that notebook's claims.
 from replication.experiments import miniature, architecture, relu_speedup, lrn, error_rates, pooling  # noqa: I001
+from replication.experiments import kernels, neighbours, errata  # noqa: I001  (09-11)
 
-__all__ = ["miniature", "architecture", "relu_speedup", "lrn", "error_rates", "pooling"]
+__all__ = ["miniature", "architecture", "relu_speedup", "lrn", "error_rates", "pooling",
+           "kernels", "neighbours", "errata"]
