@@ -147,7 +147,7 @@ def test_pixel_distances_are_euclidean_on_the_centre_crop():
     got = neighbours.pixel_distances(queries, train, crop=6, chunk=3)
     crop = lambda x: x[:, 1:7, 1:7].reshape(len(x), -1).astype(np.float64) / 255  # noqa: E731
     expected = np.sqrt(((crop(queries)[:, None] - crop(train)[None]) ** 2).sum(-1))
-    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
     nearest = neighbours.pixel_neighbours(got, 2)
     np.testing.assert_array_equal(nearest, np.argsort(expected, axis=1)[:, :2])
     ranks = neighbours.rank_percent(got, nearest)
@@ -191,7 +191,7 @@ def test_fc7_neighbours_share_the_class_where_pixel_neighbours_do_not(monkeypatc
     assert claims.verdict("neighbours.not_close_in_l2", far) == claims.REPRODUCED
     table = neighbours.numbers_table(arms)
     assert float(table["pixel L2: FC7 nbrs / pixel nbrs"].iloc[0]) >= 1.0
-    rows = neighbours.figure_rows(runs[0], val.labels.numpy(), count=4, seed=0)
+    rows = neighbours.figure_rows(runs[0], count=4, seed=0)
     assert len(set(val.labels.numpy()[queries[rows]].tolist())) == 2  # spread over the classes
     assert len(neighbours.plot_neighbours(runs[0], rows[:2], "pixels").axes) == 2 * 7
 

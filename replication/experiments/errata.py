@@ -30,6 +30,7 @@ from replication.claims import Claim, register
 from replication.experiments import architecture
 from replication.experiments.paired import (IMAGENET, Arms, Measured, available, fetch_arms, paired_claim, pct,
                                            plan_arms, scale)
+from replication.experiments.protocol import FINAL_BASELINE_MEASUREMENTS
 
 NOTEBOOK = "11_errata"
 ARMS = ("pool_before_lrn", "conv5_dropout", "fc8_relu", "torchvision_widths")
@@ -38,31 +39,30 @@ AT_OUR_SCALE = ("Measured on the miniature protocol (notebook 00): the profile's
                 "of the tuned schedule; the paper gives no number for this departure, so the status says only "
                 "whether the 95% interval of the paired differences excludes zero (reproduced: a measurable "
                 "change; inconclusive: not resolved), and the interval gives its sign and size.")
-# (claim id, arm or summary key, what the departure is, the paper's section, what the paper does)
+DRAWS = FINAL_BASELINE_MEASUREMENTS["eval_dropout_draws"]
+# (claim id, arm or summary key, the departure in one line, the paper's section, what the paper does)
 DEPARTURES = (
     ("errata.dropout_at_test_one_draw", "val_top1_dropout_on_one_draw",
-     "Dropout left on at test time, one stochastic pass, changes the top-1 error", "4.2",
-     "dropout only in training; at test all neurons, outputs × 0.5"),
+     "Dropout left on at test time (one stochastic pass)", "4.2",
+     "dropout only in training; at test all units, outputs × 0.5"),
     ("errata.dropout_at_test_mean", "val_top1_dropout_on_mean",
-     "Dropout left on at test time, softmax averaged over ten passes, changes the top-1 error", "4.2",
-     "dropout only in training; at test all neurons, outputs × 0.5"),
-    ("errata.pool_before_lrn", "pool_before_lrn",
-     "Max-pooling before response normalisation in layers 1-2 changes the top-1 error", "3.5",
+     f"Dropout left on at test time (the softmax averaged over {DRAWS} passes)", "4.2",
+     "dropout only in training; at test all units, outputs × 0.5"),
+    ("errata.pool_before_lrn", "pool_before_lrn", "Max-pooling before response normalisation in layers 1-2", "3.5",
      "normalisation, then pooling"),
-    ("errata.conv5_dropout", "conv5_dropout",
-     "Dropout after conv5 as well as FC6 and FC7 changes the top-1 error", "4.2", "dropout in FC6 and FC7 only"),
-    ("errata.fc8_relu", "fc8_relu", "A ReLU on the logits before the softmax changes the top-1 error", "3.5",
-     "no ReLU on FC8"),
+    ("errata.conv5_dropout", "conv5_dropout", "Dropout after conv5 as well as after FC6 and FC7", "4.2",
+     "dropout after FC6 and FC7 only"),
+    ("errata.fc8_relu", "fc8_relu", "A ReLU on the logits before the softmax", "3.5", "no ReLU on FC8"),
     ("errata.torchvision_widths", "torchvision_widths",
-     "torchvision's widths (64-192-384-256-256, no LRN, no towers, FC7 of 1,024) change the top-1 error", "3.5",
+     "The net at torchvision's widths (64-192-384-256-256, no LRN, no towers, FC7 of 1,024)", "3.5",
      "96-256-384-384-256, LRN, two towers, FC7 of 4,096"),
 )
 DROPOUT_AT_TEST = {claim_id: key for claim_id, key, *_ in DEPARTURES[:2]}
 
-for claim_id, _, statement, section, paper in DEPARTURES:
+for claim_id, _, departure, section, paper in DEPARTURES:
     evaluation_only = claim_id in DROPOUT_AT_TEST
     register(Claim(
-        id=claim_id, notebook=NOTEBOOK, statement=statement, paper_value=None,
+        id=claim_id, notebook=NOTEBOOK, statement=f"{departure} changes the top-1 error", paper_value=None,
         paper_display=f"the paper: {paper}", source={"section": section}, unit="percentage points",
         rule="paired_nonzero", kind="erratum",
         note=("Evaluation only: the baseline nets' centre-crop validation top-1 error with dropout left on "
@@ -107,9 +107,8 @@ def claims_of(got: Mapping[str, Arms], params: Mapping[str, Any]) -> dict[str, d
 
 def departures_table() -> pd.DataFrame:
     """Each departure in one line: what the retelling does, what the paper does, where."""
-    rows = [{"claim": claim_id, "the retelling": statement.replace(" changes the top-1 error", "")
-             .replace(" change the top-1 error", ""), "the paper": paper, "section": section}
-            for claim_id, _, statement, section, paper in DEPARTURES]
+    rows = [{"claim": claim_id, "the retelling": departure, "the paper": paper, "section": section}
+            for claim_id, _, departure, section, paper in DEPARTURES]
     rows.append({"claim": "(notebook 01)", "the retelling": "224 px input, \"pre-processed to 227\"",
                  "the paper": "224×224×3 input, conv1 55×55×96 (the arithmetic needs 227, or padding)",
                  "section": "3.5, Fig. 2"})

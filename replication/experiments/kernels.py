@@ -117,7 +117,7 @@ def claims_of(got: Mapping[str, Arms], params: Mapping[str, Any]) -> dict[str, d
 def plot_kernels(run, title: str | None = None):
     """Fig. 3 for one stored net: every conv1 kernel, one block of rows per tower."""
     return figures.plot_conv1_kernels(run.artifact("conv1"), ncols=12,
-                                      title=title or f"conv1 of seed {run.config.seed}")
+                                      title=f"{title + ': ' if title else ''}conv1 of seed {run.config.seed}")
 
 
 def split_table(arms: Arms) -> pd.DataFrame:
@@ -150,6 +150,7 @@ def plot_distributions(arms: Arms):
                 ax.boxplot([values], positions=[position], widths=0.5, showfliers=False)
                 ax.plot(position + rng.uniform(-0.15, 0.15, len(values)), values, ".", ms=3, alpha=0.6)
             ax.set_xticks([0, 1], names, fontsize=8)
+            ax.set_ylim(0.0, 1.0)
             ax.set_title(f"seed {run.config.seed}: p = {test['p']:.1g}", fontsize=8)
         axes[row, 0].set_ylabel(("two towers" if arm == "baseline" else "one tower") + "\ncolour statistic")
     fig.suptitle("conv1's colour statistic per kernel (0: grey; 1: colour only)", fontsize=9)

@@ -111,21 +111,24 @@ def distances_of(run) -> np.ndarray:
 
 def pixel_distances(query_images, train_images, crop: int, chunk: int = 1024) -> np.ndarray:
     """Euclidean distances [Q, N] between the centre ``crop`` of each query and of each training
-    image (uint8 [*, H, W, 3]), on the 0..1 pixel scale, the training images' mean subtracted
-    (which changes no distance, only keeps float32's |q|^2 - 2 q.d + |d|^2 accurate), in chunks."""
+    image (uint8 [*, H, W, 3]) on the 0..1 pixel scale, in chunks of the training images.
+
+    The training images' mean is subtracted first, as the net's input is (Section 2); it changes no
+    distance, and with float64 keeps |q|^2 - 2 q.d + |d|^2 exact enough that near ties rank alike
+    on every CPU (the ranks and label agreements here are compared digit for digit by nbval).
+    """
     top, left, _ = ten_crop_offsets(train_images.shape[1], train_images.shape[2], crop)[4]
 
     def vectors(batch):
         batch = torch.as_tensor(np.asarray(batch))[:, top:top + crop, left:left + crop]
-        return batch.reshape(len(batch), -1).to(torch.float32) / 255.0
+        return batch.reshape(len(batch), -1).to(torch.float64) / 255.0
 
     n = len(train_images)
-    mean = sum(vectors(train_images[i:i + chunk]).to(torch.float64).sum(0) for i in range(0, n, chunk)) / n
-    mean = mean.to(torch.float32)
-    q = vectors(query_images) - mean
-    q_norm = (q * q).sum(1, keepdim=True)
-    out = np.empty((len(q), n), dtype=np.float32)
     with torch.inference_mode():
+        mean = sum(vectors(train_images[i:i + chunk]).sum(0) for i in range(0, n, chunk)) / n
+        q = vectors(query_images) - mean
+        q_norm = (q * q).sum(1, keepdim=True)
+        out = np.empty((len(q), n), dtype=np.float64)
         for start in range(0, n, chunk):
             d = vectors(train_images[start:start + chunk]) - mean
             squared = (q_norm - 2.0 * q @ d.T + (d * d).sum(1)[None, :]).clamp_min_(0.0)
@@ -202,11 +205,11 @@ def numbers_table(arms: Arms) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("seed")
 
 
-def figure_rows(run, val_labels, count: int = 6, seed: int = 0) -> np.ndarray:
+def figure_rows(run, count: int = 6, seed: int = 0) -> np.ndarray:
     """Positions (in the run's stored queries) of ``count`` queries for the figure, spread over the
     classes by ``seed`` (``figures.spread_queries``), not the first rows."""
     queries = run.artifact("neighbour_queries")
-    return figures.spread_queries(np.asarray(val_labels)[queries], count, seed)
+    return figures.spread_queries(images_of(run)[1].labels.numpy()[queries], count, seed)
 
 
 def plot_neighbours(run, rows: Sequence[int], space: str = "fc7"):
@@ -217,7 +220,7 @@ def plot_neighbours(run, rows: Sequence[int], space: str = "fc7"):
     k = fc7.shape[1]
     found = fc7 if space == "fc7" else pixel_neighbours(distances_of(run), k)
     names = train.class_names
-    figure = Figure(figsize=(1.3 * (k + 1), 1.45 * len(rows) + 0.4))
+    figure = Figure(figsize=(1.3 * (k + 1), 1.45 * len(rows) + 0.4), layout="constrained")
     axes = figure.subplots(len(rows), k + 1, squeeze=False)
     for line, row in enumerate(rows):
         query_label = int(val.labels[queries[row]])
