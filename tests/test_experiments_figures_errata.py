@@ -243,7 +243,19 @@ def test_the_errata_claims_on_fabricated_runs():
     assert len(errata.dropout_at_test_table(arms)) == 3
     stale = paired.Arms(protocol.CPU_NETTE, {**arms.runs, "baseline": [fabricated(0, summary={"val_top1": 0.4})]})
     with pytest.raises(ValueError, match="dropout-at-test"):
-        errata.dropout_at_test_claim(stale, "val_top1_dropout_on_mean")
+        errata.dropout_at_test_claim(stale, "val_top1_dropout_on_mean", CPU)
+
+
+def test_what_a_streamed_recipe_cannot_measure_says_so():
+    """ILSVRC at the paper profile is streamed: its baselines store neither neighbours nor dropout-at-test errors."""
+    paper = {"profile": "paper", "precision": "fp32", "seeds": [0]}
+    with pytest.raises(ValueError, match="streamed"):
+        neighbours.plan(paper)
+    arms = paired.Arms(protocol.PAPER_IMAGENET, errata_runs(range(1)).runs)
+    got = errata.dropout_at_test_claim(arms, "val_top1_dropout_on_mean", paper)
+    assert got["measurement"] is None and "streamed" in got["scale"]["variant"]
+    assert claims.verdict("errata.dropout_at_test_mean", got["measurement"]) == claims.NOT_EVALUATED
+    assert len(errata.dropout_at_test_table(arms)) == 1 and len(kernels.plan(paper)[paired.IMAGENET]) == 2
 
 
 def test_the_224_arithmetic_is_notebook_01s_and_each_departure_has_one_line():

@@ -28,8 +28,8 @@ import pandas as pd
 from replication import claims
 from replication.claims import Claim, register
 from replication.experiments import architecture
-from replication.experiments.paired import (IMAGENET, Arms, Measured, available, fetch_arms, paired_claim, pct,
-                                           plan_arms, scale)
+from replication.experiments.paired import (IMAGENET, Arms, Measured, available, fetch_arms, not_here, paired_claim,
+                                           pct, plan_arms, scale)
 from replication.experiments.protocol import FINAL_BASELINE_MEASUREMENTS
 
 NOTEBOOK = "11_errata"
@@ -83,8 +83,12 @@ def measure(params: Mapping[str, Any], progress: bool = False) -> Measured:
     return Measured(got, claims_of(got, params))
 
 
-def dropout_at_test_claim(arms: Arms, key: str) -> dict:
-    """Dropout left on at test (summary ``key``) minus the test-mode error, centre crop, paired by seed."""
+def dropout_at_test_claim(arms: Arms, key: str, params: Mapping[str, Any]) -> dict:
+    """Dropout left on at test (summary ``key``) minus the test-mode error, centre crop, paired by seed;
+    not evaluated on a streamed recipe (ILSVRC at the paper profile), whose nets do not measure it."""
+    if arms.recipe.stream:
+        return not_here(params, f"{arms.recipe.label} is streamed, and engine/final.py measures dropout at test only on "
+                        "in-memory data")
     runs = arms.runs["baseline"]
     missing = [run.hash for run in runs if key not in run.summary]
     if missing:
@@ -99,7 +103,7 @@ def dropout_at_test_claim(arms: Arms, key: str) -> dict:
 
 def claims_of(got: Mapping[str, Arms], params: Mapping[str, Any]) -> dict[str, dict]:
     arms = got[IMAGENET]
-    out = {claim_id: dropout_at_test_claim(arms, key) for claim_id, key in DROPOUT_AT_TEST.items()}
+    out = {claim_id: dropout_at_test_claim(arms, key, params) for claim_id, key in DROPOUT_AT_TEST.items()}
     for claim_id, arm, *_ in DEPARTURES[2:]:
         out[claim_id] = paired_claim(arms, arm, "ten_crop_top1", f"{arm} minus the baseline, ten-crop, paired by seed")
     return out
@@ -117,6 +121,8 @@ def departures_table() -> pd.DataFrame:
 
 def dropout_at_test_table(arms: Arms) -> pd.DataFrame:
     """Per seed: the baseline's centre-crop top-1 error in test mode and with dropout left on."""
+    if arms.recipe.stream:
+        return pd.DataFrame({"seed": ["—"], "what": ["not measured on streamed data"]}).set_index("seed")
     rows = [{"seed": run.config.seed, "test mode %": f"{pct(run.summary['val_top1']):.1f}",
              "dropout on, one pass %": f"{pct(run.summary['val_top1_dropout_on_one_draw']):.1f}",
              f"dropout on, mean of {run.summary.get('dropout_on_draws')} passes %":

@@ -31,7 +31,8 @@ from replication.claims import Claim, register
 from replication.data.augment import ten_crop_offsets
 from replication.data.splits import load_data
 from replication.engine import figures
-from replication.experiments.paired import IMAGENET, Arms, Measured, available, fetch_arms, plan_arms, scale
+from replication.experiments.paired import (IMAGENET, Arms, Measured, available, fetch_arms, plan_arms, recipe,
+                                           scale)
 
 NOTEBOOK = "10_neighbours"
 NOT_CLOSE_FLOOR = 10.0  # percent: FC7 neighbours beyond the pixel-nearest tenth of the training set
@@ -69,12 +70,24 @@ DATASETS = {IMAGENET: "the ImageNet stand-in"}
 
 def plan(params: Mapping[str, Any]) -> dict[str, dict[str, list]]:
     """``{IMAGENET: {"baseline": [...]}}``: the baseline nets store their FC7 neighbours."""
-    return {key: plan_arms(params, key, []) for key in available(params, DATASETS)}
+    return {key: plan_arms(params, key, []) for key in in_memory(params)}
+
+
+def in_memory(params: Mapping[str, Any]) -> list[str]:
+    """The profile's datasets (``available``); a streamed one (ILSVRC at the paper profile) is an error:
+    its nets store no neighbours (``engine.final``) and its images are not in memory for pixel space."""
+    keys = available(params, DATASETS)
+    streamed = [recipe(params, key).label for key in keys if recipe(params, key).stream]
+    if streamed:
+        raise ValueError(f"notebook 10 needs images in memory, and {', '.join(streamed)} is streamed at the "
+                         f"{params['profile']} profile: its baselines store no FC7 neighbours (engine/final.py); "
+                         "run it at the smoke or cpu profile")
+    return keys
 
 
 def measure(params: Mapping[str, Any], progress: bool = False) -> Measured:
     """The baselines' runs (trained when missing), their neighbours in both spaces, and the claims."""
-    got = {key: fetch_arms(params, key, [], progress) for key in available(params, DATASETS)}
+    got = {key: fetch_arms(params, key, [], progress) for key in in_memory(params)}
     return Measured(got, claims_of(got, params))
 
 
