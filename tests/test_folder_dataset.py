@@ -23,7 +23,7 @@ from replication.cli import train as train_cli
 from replication.data import DataError, DatasetNotFoundError, UnknownDatasetError, layouts
 from replication.engine import runs
 from replication.engine.config import TrainConfig, config_hash
-from replication.experiments import imagenet, presets, protocol
+from replication.experiments import presets, protocol
 from replication.paths import DEFAULT_STORE, REPO
 
 SIZES = [(40, 30), (30, 44), (36, 36), (50, 34)]  # non-square, and one square
@@ -266,13 +266,12 @@ def test_a_registered_dataset_keeps_its_identity():
 # --------------------------------------------------------------------------- presets
 
 
-RECIPES = {"imagenette-112": protocol.CPU_NETTE, "tiny-28": protocol.CPU_TINY,
-           "cifar-conv-local": protocol.CPU_CIFAR}
+RECIPES = {"imagenette-112": protocol.CPU_NETTE, "cifar-conv-local": protocol.CPU_CIFAR}
 
 
 @pytest.mark.parametrize("name", list(RECIPES) + ["paper"])
 def test_presets_are_the_notebooks_recipes(name):
-    recipe = imagenet.paper_config(0) if name == "paper" else RECIPES[name].config(0)
+    recipe = protocol.PAPER_IMAGENET.config(0) if name == "paper" else RECIPES[name].config(0)
     preset = presets.preset_config(name)
     for f in fields(TrainConfig):
         if f.name in presets.NOTEBOOK_ONLY:
@@ -294,10 +293,11 @@ def test_train_help_lists_each_preset_on_one_line_and_says_where_runs_go():
 
 def test_flags_and_config_files_override_a_preset(tmp_path):
     folder = make_tree(tmp_path / "photos", per_split=(2, 1))
-    recipe = protocol.CPU_TINY.config(0)
-    config = train_cli.config_from_args(train_args(["--preset", "tiny-28", "--data", str(folder), "--epochs", "3"]))
+    recipe = protocol.CPU_CIFAR.config(0)
+    config = train_cli.config_from_args(train_args(["--preset", "cifar-conv-local", "--data", str(folder),
+                                                    "--epochs", "3"]))
     assert config.epochs == 3 and config.dataset == f"folder:{folder}"
-    assert config.data_variant is None  # the preset's release ("32px") belongs to Tiny ImageNet, not the folder
+    assert config.data_variant is None  # the preset's release ("mirror") belongs to CIFAR-10, not the folder
     assert (config.model, config.crop, config.init, config.input_scale, config.lr) == (
         recipe.model, recipe.crop, recipe.init, recipe.input_scale, recipe.lr)
     override = tmp_path / "run.yaml"
@@ -317,7 +317,7 @@ def test_a_narrow_net_from_the_papers_init_is_warned_about(capsys):
     assert "warning: a narrow AlexNet (width 0.25) from Section 5's initialisation" in err
     assert f"--init kaiming --input-scale {protocol.CPU_NETTE.input_scale:g}" in err and "--preset" in err
     for fine in (["--model", "{arch: alexnet, width: 0.25}", "--init", "kaiming"],
-                 ["--model", "{arch: alexnet, width: 1}"], ["--preset", "tiny-28"]):
+                 ["--model", "{arch: alexnet, width: 1}"], ["--preset", "cifar-conv-local"]):
         assert train_cli.cli_main(train_args(base + fine)) == 0
         assert "warning" not in capsys.readouterr().err, fine
 
@@ -356,7 +356,7 @@ def test_a_preset_learns_a_toy_folder_past_chance(tmp_path, capsys):
     from replication.__main__ import main
 
     folder = toy_task(tmp_path / "toy")
-    code = main(["train", "--preset", "tiny-28", "--data", str(folder), "--epochs", "4", "--batch-size", "16",
+    code = main(["train", "--preset", "cifar-conv-local", "--data", str(folder), "--epochs", "4", "--batch-size", "16",
                  "--lr-drop-epochs", "3", "--no-progress"])
     out = capsys.readouterr().out
     assert code == 0, out

@@ -27,9 +27,11 @@ from replication.claims.rules import (
     INCONCLUSIVE, NOT_EVALUATED, NOT_REPRODUCED, PARTLY_REPRODUCED, REPRODUCED, RULES, STATUSES, Rule, rule,
 )
 from replication.claims.stats import (
-    bootstrap_interval, detectable_effect, difference_measurement, ensemble_measurement, exact_measurement,
+    bootstrap_interval, detectable_effect, difference_measurement, ensemble_measurement, epochs_to_plateau,
+    exact_measurement,
     jackknife_interval, neighbour_label_agreement,
-    paired_measurement, plain, seed_share_measurement, seeded_measurement, student_t_cdf, student_t_quantile, t_interval,
+    paired_measurement, paired_ratio_measurement, plain, seed_share_measurement, seeded_measurement, student_t_cdf,
+    student_t_quantile, t_interval,
     tower_colour_split, welch_interval,
 )
 
@@ -40,7 +42,8 @@ __all__ = [
     "register", "verdict",
     "INCONCLUSIVE", "NOT_EVALUATED", "NOT_REPRODUCED", "PARTLY_REPRODUCED", "REPRODUCED", "RULES", "STATUSES",
     "Rule", "rule",
-    "bootstrap_interval", "detectable_effect", "difference_measurement", "exact_measurement",
-    "neighbour_label_agreement", "tower_colour_split", "ensemble_measurement", "jackknife_interval", "paired_measurement", "plain", "seed_share_measurement", "seeded_measurement",
+    "bootstrap_interval", "detectable_effect", "difference_measurement", "epochs_to_plateau", "exact_measurement",
+    "neighbour_label_agreement", "tower_colour_split", "ensemble_measurement", "jackknife_interval", "paired_measurement",
+    "paired_ratio_measurement", "plain", "seed_share_measurement", "seeded_measurement",
     "student_t_cdf", "student_t_quantile", "t_interval", "welch_interval",
 ]

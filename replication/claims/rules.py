@@ -178,10 +178,12 @@ def effect_band(paper_effect: float, factor: float, unbounded_above: bool = Fals
 def paired_difference_direction(claim: Judged, measurement: Mapping[str, Any]) -> str:
     """Like ``difference_direction``, for paired values: the 95% t interval of the per-seed
     differences a_i - b_i (recomputed here) must exclude zero on the paper's side, and overlap the
-    band within ``factor`` of the paper's effect for *reproduced*."""
+    band within ``factor`` of the paper's effect for *reproduced*. ``at_least`` (params, default
+    false): an "over N points" claim, whose band reaches from paper / ``factor`` outwards, unbounded."""
     a, b = measurement["groups"]["a"], measurement["groups"]["b"]
     differences = [float(x) - float(y) for x, y in zip(a, b)]
-    return judge_interval(t_interval(differences), float(claim.paper_value), float(claim.params["factor"]))
+    return judge_interval(t_interval(differences), float(claim.paper_value), float(claim.params["factor"]),
+                          unbounded_above=bool(claim.params.get("at_least", False)))
 
 
 @rule
@@ -292,3 +294,19 @@ def share_of_seeds(claim: Judged, measurement: Mapping[str, Any]) -> str:
     if unwanted >= bound - tolerance:
         return NOT_REPRODUCED
     return INCONCLUSIVE
+
+
+@rule
+def paired_ratio_direction(claim: Judged, measurement: Mapping[str, Any]) -> str:
+    """A ratio of paired positive values (``stats.paired_ratio_measurement``: epochs to converge,
+    seconds an epoch), judged on the logs: the 95% t interval of the per-seed log(a_i / b_i)
+    (recomputed here) must exclude 0 (a ratio of 1) on the paper's side. With a paper ratio
+    (``paper_value``) and ``factor``, *reproduced* needs the interval to overlap the ratios
+    paper / factor .. paper x factor ("roughly doubles": 2 within 1.5x); with ``paper_value`` None
+    (a claim without a number, "slightly less time") ``params["sign"]`` gives the side (-1: a ratio
+    below 1) and the direction alone decides."""
+    a, b = measurement["groups"]["a"], measurement["groups"]["b"]
+    interval = t_interval([math.log(float(x) / float(y)) for x, y in zip(a, b)])
+    if claim.paper_value is None:
+        return judge_interval(interval, float(claim.params["sign"]), None)
+    return judge_interval(interval, math.log(float(claim.paper_value)), float(claim.params["factor"]), log_scale=True)

@@ -182,6 +182,26 @@ def seed_share_measurement(p_values: Sequence[float], seeds: Sequence[int], alph
             **{name: plain(list(values)) for name, values in per_seed.items()}}
 
 
+def epochs_to_plateau(curve: Sequence[float], tolerance: float, window: int) -> int:
+    """How many epochs a learning curve took to converge (Section 4.2's "iterations required to converge").
+
+    ``curve``: the validation error after each epoch (lower is better); ``window``: how many final
+    epochs define the level the run settled at (their mean). The answer is the first epoch from which
+    the error never again lies more than ``tolerance`` above that level: the epochs the run needed
+    until it stopped improving by more than the tolerance. A curve whose last epoch is still above
+    the band gives its length (it had not settled). One-sided on purpose: a net that overfits reaches
+    its lowest error early and then rises, and it has converged where it stopped improving.
+    """
+    values = np.asarray([float(v) for v in curve])
+    if len(values) == 0:
+        raise ValueError("a learning curve needs at least one epoch")
+    if not 1 <= window <= len(values):
+        raise ValueError(f"window must lie in 1..{len(values)} (the curve's epochs), got {window}")
+    level = float(values[-window:].mean())
+    above = np.flatnonzero(values > level + tolerance)
+    return int(min(len(values), above[-1] + 2)) if len(above) else 1
+
+
 def neighbour_label_agreement(query_labels: Sequence[int], neighbour_labels) -> float:
     """Fig. 4 made a number: the fraction of the k nearest training images (rows of
     ``neighbour_labels``, [Q, k]) that share their query's label."""
@@ -259,6 +279,25 @@ def difference_measurement(
         # the smallest effect these seeds detect (80% power); a ratio on the log scale
         "detectable": (math.exp(detectable) if scale == "log" else detectable) if detectable else None,
     }
+
+
+def paired_ratio_measurement(a: Sequence[float], b: Sequence[float], seeds: Sequence[int]) -> dict:
+    """Per-seed pairs of positive values (epochs, seconds) compared as ratios a_i / b_i: the
+    geometric mean ratio exp(mean log(a_i / b_i)) with the paired 95% t interval of the log ratios
+    (and a bootstrap check, and the smallest detectable ratio), carried back to ratios. Logs, because
+    a ratio of 2 and one of 1/2 are equally far from 1."""
+    a, b = [float(v) for v in a], [float(v) for v in b]
+    if len(a) != len(b) or len(a) != len(seeds):
+        raise ValueError(f"{len(a)} and {len(b)} values for {len(seeds)} seeds")
+    if min(a + b, default=1.0) <= 0.0:
+        raise ValueError(f"ratios need positive values, got {a} and {b}")
+    logs = [math.log(x / y) for x, y in zip(a, b)]
+    interval, bootstrap, detectable = t_interval(logs), bootstrap_interval(logs), detectable_effect(logs)
+    return {"value": math.exp(sum(logs) / len(logs)), "groups": {"a": a, "b": b},
+            "seeds": [int(s) for s in seeds], "paired": True, "scale": "log",
+            "ci95": [math.exp(v) for v in interval] if interval else None,
+            "bootstrap95": [math.exp(v) for v in bootstrap] if bootstrap else None,
+            "detectable": math.exp(detectable) if detectable else None}
 
 
 def paired_measurement(a: Sequence[float], b: Sequence[float], seeds: Sequence[int]) -> dict:

@@ -317,7 +317,7 @@ def read_record(path: Path) -> dict:
         raise runs.StoreError(f"{path} is unreadable ({error}); restore it from git or delete it") from None
     if record.get("sha256") != record_digest(record):
         raise runs.StoreError(f"{path} is not the record that was stored (its sha256 does not match); restore it "
-                              "from git (`git checkout -- runs/baselines`) or delete it to compute it again")
+                              f"from git (`git checkout -- {path}`) or delete it to compute it again")
     return record
 
 

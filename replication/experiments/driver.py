@@ -4,7 +4,7 @@ Runs are trained (or found in the store) one at a time, in an order that makes p
 useful, each stored atomically in ``runs/<hash>/`` as it finishes; killed, a run resumes from its
 checkpoint. ``--profile smoke`` trains into the scratch store. ``--only`` picks what to train:
 
-- ``00``: the paired protocol (notebooks 00 and 03-05), dataset by dataset: the tuning grid on images
+- ``00``: the paired protocol (notebooks 00 and 03-08), dataset by dataset: the tuning grid on images
   held out of the training set, then, seed by seed, the baseline and the ``--arms`` once the tuning
   confirms the recipe (``make protocol`` runs the whole queue);
 - ``02`` (or one setting, ``02-paper`` / ``02-modern``): Fig. 1's sweeps, grown until each
@@ -68,7 +68,7 @@ def train_fig1(params: Mapping[str, Any], only: Sequence[str], progress: bool = 
 
 
 # ---------------------------------------------------------------------------
-# The paired protocol (notebooks 00, 03-05) and Table 1's classical methods (04)
+# The paired protocol (notebooks 00, 03-08) and Table 1's classical methods (04)
 # ---------------------------------------------------------------------------
 
 def train_classical(params: Mapping[str, Any], list_only: bool = False, git_commit: bool = False) -> None:
@@ -87,6 +87,12 @@ def train_classical(params: Mapping[str, Any], list_only: bool = False, git_comm
             subprocess.run(["git", "add", str(path)], check=True)
             subprocess.run(["git", "commit", "-q", "-m", f"runs: classical {config.kind} ({config.hash})", "--",
                             str(path)], check=True)
+
+
+def arms_of(recipe: protocol.Recipe, arms: Sequence[str]) -> list[str]:
+    """What a recipe trains at each seed: its baseline, then each of ``arms`` that applies to its net
+    (``Arm.archs``: the AlexNet arms skip CIFAR-10's conv-local net), in the order given."""
+    return ["baseline", *[a for a in arms if a != "baseline" and recipe.arch in protocol.ARMS[a].archs]]
 
 
 def train_miniature(params: Mapping[str, Any], list_only: bool = False, git_commit: bool = False,
@@ -136,7 +142,7 @@ def train_miniature(params: Mapping[str, Any], list_only: bool = False, git_comm
                   f"the recipe says width {recipe.width:g}, lr {recipe.lr:g}: update protocol.py before its "
                   "baselines are trained", flush=True)
             continue
-        names = ["baseline", *[a for a in arms if a != "baseline" and recipe.arch in protocol.ARMS[a].archs]]
+        names = arms_of(recipe, arms)
         for i, seed in enumerate(params["seeds"], 1):
             for arm in names:
                 step(f"{arm} {recipe.key}: seed {seed}, {recipe.epochs} epochs", recipe.config(seed, arm),

@@ -21,8 +21,8 @@ from replication import claims
 from replication.engine import runs as run_store
 from replication.experiments import baselines
 from replication.experiments.baselines import BaselineConfig
-from replication.experiments.protocol import (ARMS, IMAGENET_STAND_IN, MIN_TOP5_CLASSES, Recipe, imagenet_recipe,
-                                              recipes_for, stopping_check)
+from replication.experiments.protocol import (ARMS, IMAGENET_STAND_IN, MIN_TOP5_CLASSES, Recipe, final_fifth,
+                                              imagenet_recipe, recipes_for, stopping_check)
 from replication.provenance import describe_machines
 
 
@@ -128,12 +128,44 @@ def final_gap(run) -> float:
     return pct(last["val_top1"]) - pct(last["train_eval_top1"])
 
 
+def seconds_per_epoch(run) -> float:
+    """The median training time of one epoch (the history's ``seconds``: training steps only, not the
+    evaluations); the median, so that one epoch slowed by other work on the machine does not count."""
+    return float(np.median([row["seconds"] for row in run.history]))
+
+
+# Section 4.2's "iterations required to converge", made a number: the epochs of the run's first
+# learning-rate phase (the paper divided the rate once the error stopped improving, so the first
+# phase at a constant rate is where convergence shows) until the validation top-1 error stays within
+# this many points of the level the phase settled at (the mean of its final fifth).
+PLATEAU_TOLERANCE = 1.0
+
+
+def first_phase(run) -> list[dict]:
+    """The history rows trained at the run's first learning rate (before the first division)."""
+    rate = run.history[0]["lr"]
+    rows = []
+    for row in run.history:
+        if row["lr"] != rate:
+            break
+        rows.append(row)
+    return rows
+
+
+def epochs_to_converge(run, tolerance: float = PLATEAU_TOLERANCE) -> int:
+    """``claims.epochs_to_plateau`` of the first learning-rate phase's validation top-1 error (percent)."""
+    curve = [pct(row["val_top1"]) for row in first_phase(run)]
+    return claims.epochs_to_plateau(curve, tolerance, min(final_fifth(len(curve)), len(curve)))
+
+
 READERS: dict[str, Callable[[Any], float]] = {
     "ten_crop_top1": lambda run: pct(run.summary["ten_crop_top1"]),
     "ten_crop_top5": lambda run: pct(run.summary["ten_crop_top5"]),
     "val_top1": lambda run: pct(run.summary["val_top1"]),
     "val_top5": lambda run: pct(run.summary["val_top5"]),
     "gap": final_gap,
+    "seconds_per_epoch": seconds_per_epoch,
+    "epochs_to_converge": epochs_to_converge,
 }
 
 
@@ -145,16 +177,28 @@ def scale(arms: Arms, what: str) -> dict:
             "seeds": arms.seeds}
 
 
+def pairs(arms: Arms, arm: str, reader: str, baseline_first: bool) -> tuple[list[float], list[float]]:
+    """``reader`` of the arm's runs and of the baseline's, seed by seed (the baseline's first when
+    ``baseline_first``); an error when the two ran at different seeds."""
+    read = READERS[reader]
+    if [r.config.seed for r in arms.runs[arm]] != arms.seeds:
+        raise ValueError(f"arm {arm!r} and the baseline ran at different seeds: no pairs")
+    base, other = [read(run) for run in arms.runs["baseline"]], [read(run) for run in arms.runs[arm]]
+    return (base, other) if baseline_first else (other, base)
+
+
 def paired_claim(arms: Arms, arm: str, reader: str, what: str, baseline_minus_arm: bool = False) -> dict:
     """``{"measurement", "scale"}``: per seed, ``reader`` of the arm minus the baseline's (or the
     reverse), paired (``claims.paired_measurement``), with its scale."""
-    read = READERS[reader]
-    base = [read(run) for run in arms.runs["baseline"]]
-    other = [read(run) for run in arms.runs[arm]]
-    if [r.config.seed for r in arms.runs[arm]] != arms.seeds:
-        raise ValueError(f"arm {arm!r} and the baseline ran at different seeds: no pairs")
-    first, second = (base, other) if baseline_minus_arm else (other, base)
+    first, second = pairs(arms, arm, reader, baseline_minus_arm)
     return {"measurement": claims.paired_measurement(first, second, arms.seeds), "scale": scale(arms, what)}
+
+
+def paired_ratio_claim(arms: Arms, arm: str, reader: str, what: str, baseline_over_arm: bool = False) -> dict:
+    """``{"measurement", "scale"}``: per seed, ``reader`` of the arm over the baseline's (or the
+    reverse), a paired ratio with its interval on the logs (``claims.paired_ratio_measurement``)."""
+    first, second = pairs(arms, arm, reader, baseline_over_arm)
+    return {"measurement": claims.paired_ratio_measurement(first, second, arms.seeds), "scale": scale(arms, what)}
 
 
 def contrast(arms: Arms, first: str, second: str, reader: str) -> dict:
@@ -201,6 +245,8 @@ def interval_sentence(entry: Mapping[str, Any], subject: str = "overlapping pool
         return "not measured at this profile"
     seeds = len(measured.get("seeds") or [])
     value = measured["value"]
+    if measured.get("scale") == "log":
+        return ratio_sentence(measured, subject)
     if not measured.get("ci95"):
         return f"{value:+.2f} pp from {seeds} seed{'s' if seeds != 1 else ''}: no interval, so no verdict"
     low, high = measured["ci95"]
@@ -210,6 +256,20 @@ def interval_sentence(entry: Mapping[str, Any], subject: str = "overlapping pool
     side = "lower" if high < 0 else "higher"
     return (f"{value:+.2f} pp, 95% interval [{low:+.2f}, {high:+.2f}] excludes zero: {subject} is "
             f"resolved as {side}")
+
+
+def ratio_sentence(measured: Mapping[str, Any], subject: str) -> str:
+    """``interval_sentence`` for a paired ratio (``claims.paired_ratio_measurement``): does its
+    interval exclude 1?"""
+    seeds, value = len(measured.get("seeds") or []), measured["value"]
+    if not measured.get("ci95"):
+        return f"{value:.2f}× from {seeds} seed{'s' if seeds != 1 else ''}: no interval, so no verdict"
+    low, high = measured["ci95"]
+    if low <= 1.0 <= high:
+        return (f"{value:.2f}×, 95% interval [{low:.2f}, {high:.2f}] spans 1: "
+                f"{seeds} seeds do not resolve a ratio of this size")
+    side = "below" if high < 1.0 else "above"
+    return f"{value:.2f}×, 95% interval [{low:.2f}, {high:.2f}] excludes 1: {subject} is resolved {side} 1"
 
 
 def interval_sentences(report, claim_ids: Sequence[str], subject: str = "overlapping pooling"):
@@ -233,7 +293,8 @@ def arms_table(arms: Arms | None, readers: Sequence[str] | None = None) -> pd.Da
     if arms is None:
         return pd.DataFrame({"arm": ["—"], "what": ["not at this profile"]}).set_index("arm")
     labels = {"ten_crop_top1": "top-1 % (ten-crop)", "ten_crop_top5": "top-5 % (ten-crop)",
-              "val_top1": "top-1 % (centre)", "val_top5": "top-5 % (centre)", "gap": "val − train top-1, pp"}
+              "val_top1": "top-1 % (centre)", "val_top5": "top-5 % (centre)", "gap": "val − train top-1, pp",
+              "seconds_per_epoch": "s / epoch (median)", "epochs_to_converge": "epochs to converge (1st lr phase)"}
     readers = readers or default_readers(arms.recipe, "gap")
     rows = []
     for arm, runs in arms.runs.items():

@@ -1,9 +1,9 @@
 """Named recipes to start a training run from: ``python -m replication train --preset NAME``.
 
 Each preset is read from a recipe the notebooks train, never typed again here: the miniature
-recipes of ``protocol`` (the cpu profile's Imagenette, Tiny ImageNet and CIFAR-10 baselines,
-whose learning rates were tuned on held-out training images) and the paper profile's ILSVRC-2012
-recipe (``imagenet.paper_config``: Sections 2, 4 and 5 at full scale). A preset is the recipe's
+recipes of ``protocol`` (the cpu profile's Imagenette and CIFAR-10 baselines, whose learning rates
+were tuned on held-out training images) and the paper profile's ILSVRC-2012 recipe
+(``protocol.PAPER_IMAGENET``: Sections 2, 4 and 5 at full scale). A preset is the recipe's
 config at seed 0 without the extra measurements only the notebooks' figures need (Fig. 4's
 neighbours, the dropout-at-test errata, the stored softmax outputs of ensembles); flags and
 ``--config`` override any of its fields, and ``--dataset folder:PATH`` trains it on your images.
@@ -21,12 +21,6 @@ from replication.engine.config import TrainConfig
 from replication.experiments import protocol
 
 
-def _paper() -> TrainConfig:
-    from replication.experiments.imagenet import paper_config  # the ILSVRC-2012 protocol's module
-
-    return paper_config(0)
-
-
 @dataclass(frozen=True)
 class Preset:
     """A named recipe: where it comes from, and the config it builds."""
@@ -38,9 +32,8 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
     Preset("imagenette-112", "protocol.CPU_NETTE", lambda: protocol.CPU_NETTE.config(0)),
-    Preset("tiny-28", "protocol.CPU_TINY", lambda: protocol.CPU_TINY.config(0)),
     Preset("cifar-conv-local", "protocol.CPU_CIFAR", lambda: protocol.CPU_CIFAR.config(0)),
-    Preset("paper", "imagenet.paper_config", _paper),
+    Preset("paper", "protocol.PAPER_IMAGENET", lambda: protocol.PAPER_IMAGENET.config(0)),
 )}
 
 # What only the notebooks' figures and errata need of a finished net: left at their defaults
@@ -112,5 +105,5 @@ def narrow_init_warning(config: TrainConfig) -> str | None:
     return (f"a narrow AlexNet (width {width:g}) from Section 5's initialisation (weights N(0, 0.01), biases 1) "
             f"on pixels / {config.input_scale:g} usually stays at chance error for many epochs at this scale. "
             f"Use He init on standardised pixels, as the miniature recipes do: --init {miniature.init} "
-            f"--input-scale {miniature.input_scale:g}, or start from a preset (--preset imagenette-112 or "
-            "tiny-28); Section 5's init is meant for the full net (width 1)")
+            f"--input-scale {miniature.input_scale:g}, or start from a preset (--preset imagenette-112); "
+            "Section 5's init is meant for the full net (width 1)")
