@@ -261,7 +261,7 @@ def test_render_index_rows_and_times(tmp_path):
     # checks of the package's construction and the paper's errata are tallied apart from its claims
     assert "- 2 paper claims: 2 reproduced." in text
     assert "- 3 checks of the package's construction: 3 reproduced." in text
-    assert "- 1 erratum of the paper: 1 not reproduced." in text
+    assert "- 1 erratum (a misprint of the paper, or a retelling's departure from it): 1 not reproduced." in text
     assert "(cpu/01_architecture.ipynb)" in text and "(smoke/01_architecture.ipynb)" in text
     assert "| cpu | **total** | **2.5 min** |" in text and "| smoke | **total** | **12 s** |" in text
     assert text.count("| reproduced |") == 10 and text.count("| not reproduced |") == 2

@@ -30,7 +30,8 @@ from replication.claims.stats import (
     bootstrap_interval, detectable_effect, difference_measurement, ensemble_measurement, epochs_to_plateau,
     exact_measurement,
     jackknife_interval, neighbour_label_agreement,
-    paired_measurement, paired_ratio_measurement, plain, seeded_measurement, student_t_cdf, student_t_quantile, t_interval,
+    paired_measurement, paired_ratio_measurement, plain, seed_share_measurement, seeded_measurement, student_t_cdf,
+    student_t_quantile, t_interval,
     tower_colour_split, welch_interval,
 )
 
@@ -43,6 +44,6 @@ __all__ = [
     "Rule", "rule",
     "bootstrap_interval", "detectable_effect", "difference_measurement", "epochs_to_plateau", "exact_measurement",
     "neighbour_label_agreement", "tower_colour_split", "ensemble_measurement", "jackknife_interval", "paired_measurement",
-    "paired_ratio_measurement", "plain", "seeded_measurement",
+    "paired_ratio_measurement", "plain", "seed_share_measurement", "seeded_measurement",
     "student_t_cdf", "student_t_quantile", "t_interval", "welch_interval",
 ]

@@ -23,7 +23,8 @@ CLAIM, CHECK, ERRATUM, VARIANT = "claim", "check", "erratum", "variant"
 KINDS = {
     CLAIM: "a sentence of the paper with a number in it",
     CHECK: "a check of this package's own construction against the paper (shapes, wiring)",
-    ERRATUM: "a number the paper misprints, measured to show the correct one",
+    ERRATUM: "a number the paper misprints, measured to show the correct one, or a departure from the paper "
+             "that a widely read retelling makes, measured against the paper's recipe",
     VARIANT: "a measurement beyond the paper (another dataset, a modern setting)",
 }
 

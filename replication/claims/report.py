@@ -259,7 +259,8 @@ def _minutes(seconds: float | None) -> str:
 
 TALLY_TITLES = {"claim": ("paper claim", "paper claims"),
                 "check": ("check of the package's construction", "checks of the package's construction"),
-                "erratum": ("erratum of the paper", "errata of the paper"),
+                "erratum": ("erratum (a misprint of the paper, or a retelling's departure from it)",
+                            "errata (misprints of the paper, or a retelling's departures from it)"),
                 "variant": ("variant beyond the paper", "variants beyond the paper")}
 
 
@@ -305,8 +306,9 @@ def render_index(reports_dir: Path) -> str:
         "matches), *partly reproduced* (the direction holds, the whole interval lies outside the band),",
         "*not reproduced*, *inconclusive* (the interval spans zero, or too few seeds), *not evaluated*",
         "(not measurable at this scale, or only at unequal budgets). Kinds: *claim* (a sentence of the",
-        "paper), *check* (the package's own construction), *erratum* (a misprint of the paper), *variant*",
-        "(beyond the paper); each is tallied on its own.",
+        "paper), *check* (the package's own construction), *erratum* (a misprint of the paper, or a",
+        "departure from it in a widely read retelling, measured), *variant* (beyond the paper); each is",
+        "tallied on its own.",
         "",
     ]
     if not by_profile:

@@ -242,6 +242,61 @@ def jackknife_direction(claim: Judged, measurement: Mapping[str, Any]) -> str:
 
 
 @rule
+def paired_nonzero(claim: Judged, measurement: Mapping[str, Any]) -> str:
+    """A departure from the paper that has no effect size of its own to compare (the errata notebook:
+    what a retelling's change costs): *reproduced* when the 95% t interval of the per-seed
+    differences a_i - b_i (recomputed here) excludes zero, on either side (the departure measurably
+    changes the number at this scale); *inconclusive* when it spans zero or below two seeds. Never
+    *not reproduced*: there is no paper effect to contradict, and the interval says which way."""
+    a, b = measurement["groups"]["a"], measurement["groups"]["b"]
+    interval = t_interval([float(x) - float(y) for x, y in zip(a, b)])
+    if interval is None or interval[0] <= 0.0 <= interval[1]:
+        return INCONCLUSIVE
+    return REPRODUCED
+
+
+@rule
+def seeded_above(claim: Judged, measurement: Mapping[str, Any]) -> str:
+    """A per-seed value the paper calls large without a number (Fig. 4's neighbours are "not close in
+    L2"): *reproduced* when the 95% t interval of ``measurement["values"]`` (recomputed here) lies
+    wholly above ``params["floor"]``, *not reproduced* when wholly below it, *inconclusive* when it
+    contains the floor or below two seeds."""
+    interval = t_interval(measurement["values"])
+    floor = float(claim.params["floor"])
+    if interval is None or interval[0] <= floor <= interval[1]:
+        return INCONCLUSIVE
+    return REPRODUCED if interval[0] > floor else NOT_REPRODUCED
+
+
+@rule
+def share_of_seeds(claim: Judged, measurement: Mapping[str, Any]) -> str:
+    """A property a test finds, or not, in each seed's net (Fig. 3: one tower's conv1 clearly more
+    colour-specific than the other's, a Mann-Whitney test per seed): found in a seed when its p-value
+    (``measurement["p_values"]``) lies below ``params["alpha"]``. Below ``params["min_seeds"]`` seeds
+    *inconclusive* (too few nets to speak of "every run"). With ``params["at_least"]`` (the share of
+    seeds the paper's "every run" is held to): *reproduced* when found in at least that share,
+    *not reproduced* when in at most 1 - at_least, *inconclusive* between. With
+    ``params["at_most"]`` (a control, where nothing should be found): *reproduced* when found in at
+    most that share, *not reproduced* when in at least 1 - at_most, *inconclusive* between."""
+    p_values = [float(p) for p in measurement["p_values"]]
+    if not p_values or len(p_values) < int(claim.params.get("min_seeds", 1)):
+        return INCONCLUSIVE
+    share = sum(p < float(claim.params["alpha"]) for p in p_values) / len(p_values)
+    tolerance = 1e-9  # 1/5 against 1 - 0.8
+    if "at_least" in claim.params:
+        wanted, unwanted = share, 1.0 - share
+        bound = float(claim.params["at_least"])
+    else:
+        wanted, unwanted = 1.0 - share, share
+        bound = 1.0 - float(claim.params["at_most"])
+    if wanted >= bound - tolerance:
+        return REPRODUCED
+    if unwanted >= bound - tolerance:
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+@rule
 def paired_ratio_direction(claim: Judged, measurement: Mapping[str, Any]) -> str:
     """A ratio of paired positive values (``stats.paired_ratio_measurement``: epochs to converge,
     seconds an epoch), judged on the logs: the 95% t interval of the per-seed log(a_i / b_i)

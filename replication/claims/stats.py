@@ -170,6 +170,18 @@ def tower_colour_split(first: Sequence[float], second: Sequence[float], alpha: f
             "alpha": alpha, "median_first": float(np.median(a)), "median_second": float(np.median(b))}
 
 
+def seed_share_measurement(p_values: Sequence[float], seeds: Sequence[int], alpha: float, **per_seed) -> dict:
+    """A test run once on each seed's net (Fig. 3's ``tower_colour_split``): ``value`` is how many
+    seeds it finds the property in (p below ``alpha``, the claim's own), with the p-values the rule
+    ``share_of_seeds`` judges again and any ``per_seed`` details (one entry a seed)."""
+    p_values = [float(p) for p in p_values]
+    if len(p_values) != len(seeds) or any(len(v) != len(seeds) for v in per_seed.values()):
+        raise ValueError(f"one p-value and one of each detail per seed: {len(p_values)} p-values, "
+                         f"{ {k: len(v) for k, v in per_seed.items()} } details for {len(seeds)} seeds")
+    return {"value": sum(p < alpha for p in p_values), "p_values": p_values, "seeds": [int(s) for s in seeds],
+            **{name: plain(list(values)) for name, values in per_seed.items()}}
+
+
 def epochs_to_plateau(curve: Sequence[float], tolerance: float, window: int) -> int:
     """How many epochs a learning curve took to converge (Section 4.2's "iterations required to converge").
 

@@ -9,7 +9,10 @@
 - ``pooling`` (05: Section 3.4, overlapping pooling),
 - ``towers`` (06: Section 3.2, two towers against one with half the kernels),
 - ``lighting`` (07: Section 4.1, PCA lighting),
-- ``dropout`` (08: Section 4.2, dropout's overfitting and convergence).
+- ``dropout`` (08: Section 4.2, dropout's overfitting and convergence),
+- ``kernels`` (09: Fig. 3, conv1's colour split between the towers),
+- ``neighbours`` (10: Fig. 4, the nearest training images in FC7 space against pixel space),
+- ``errata`` (11: a widely read retelling's departures from the paper, each measured).
 
 Each has ``plan(params)`` (the runs it needs, untrained) and ``measure(params)`` (the runs from the
 store, trained when missing, and ``{claim_id: {measurement, scale}}``), plus the tables and figures
@@ -24,6 +27,7 @@ Importing this package registers every claim, notebook by notebook in the order 
 # In the notebooks' order, not sorted: each import registers that notebook's claims.
 from replication.experiments import miniature, architecture, relu_speedup, lrn, error_rates, pooling  # noqa: I001
 from replication.experiments import towers, lighting, dropout  # noqa: I001
+from replication.experiments import kernels, neighbours, errata  # noqa: I001
 
 __all__ = ["miniature", "architecture", "relu_speedup", "lrn", "error_rates", "pooling", "towers", "lighting",
-           "dropout"]
+           "dropout", "kernels", "neighbours", "errata"]

@@ -1,0 +1,299 @@
+"""Notebooks 09 (Fig. 3's kernels), 10 (Fig. 4's neighbours) and 11 (a retelling's departures, measured):
+their statistics on constructed inputs, their rules, their claims on fabricated runs, and what their
+plans ask the training queue for. The notebooks themselves run at the smoke profile under nbval."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from replication import claims
+from replication.data.splits import Split
+from replication.engine import figures
+from replication.experiments import errata, kernels, neighbours, paired, protocol
+
+REPO = Path(__file__).resolve().parents[1]
+CPU = {"profile": "cpu", "precision": "fp32", "seeds": [0, 1, 2, 3, 4]}
+
+
+def fabricated(seed: int, arm: str = "baseline", summary=None, **arrays):
+    """A stored run as the notebooks read it: config, summary, history and artifacts."""
+    return SimpleNamespace(config=protocol.CPU_NETTE.config(seed, arm), summary=summary or {}, history=[],
+                           hash=f"{arm}-{seed}", artifact=lambda name: arrays[name])
+
+
+# ---------------------------------------------------------------------------
+# The rules
+# ---------------------------------------------------------------------------
+
+def share(found: int, seeds: int = 5) -> dict:
+    return claims.seed_share_measurement([0.001] * found + [0.5] * (seeds - found), list(range(seeds)), 0.01)
+
+
+def test_share_of_seeds_holds_every_run_to_four_in_five_and_the_control_to_one_in_five():
+    assert share(5)["value"] == 5 and share(3)["p_values"][3] == 0.5
+    verdict = lambda cid, m: claims.verdict(cid, m)  # noqa: E731
+    assert [verdict("kernels.tower_split", share(n)) for n in range(6)] == [
+        claims.NOT_REPRODUCED, claims.NOT_REPRODUCED, claims.INCONCLUSIVE, claims.INCONCLUSIVE,
+        claims.REPRODUCED, claims.REPRODUCED]
+    assert [verdict("kernels.one_tower_control", share(n)) for n in range(6)] == [
+        claims.REPRODUCED, claims.REPRODUCED, claims.INCONCLUSIVE, claims.INCONCLUSIVE,
+        claims.NOT_REPRODUCED, claims.NOT_REPRODUCED]
+    assert verdict("kernels.tower_split", share(3, seeds=3)) == claims.INCONCLUSIVE  # fewer than five nets
+    # the rule judges the p-values at the claim's alpha, not the recorded count
+    assert verdict("kernels.tower_split", {**share(0), "p_values": [0.005] * 5}) == claims.REPRODUCED
+    with pytest.raises(ValueError, match="per seed"):
+        claims.seed_share_measurement([0.1, 0.2], [0], 0.01)
+
+
+def test_paired_nonzero_reports_a_resolved_change_either_way():
+    worse = claims.paired_measurement([41.0, 42.2, 40.9], [40.0, 41.0, 40.1], [0, 1, 2])
+    better = claims.paired_measurement([39.0, 40.0, 39.2], [40.0, 41.0, 40.1], [0, 1, 2])
+    unresolved = claims.paired_measurement([40.5, 40.2, 41.0], [40.0, 41.0, 40.1], [0, 1, 2])
+    for cid in ("errata.fc8_relu", "errata.dropout_at_test_mean"):
+        assert claims.verdict(cid, worse) == claims.verdict(cid, better) == claims.REPRODUCED
+        assert claims.verdict(cid, unresolved) == claims.INCONCLUSIVE
+        assert claims.verdict(cid, claims.paired_measurement([45.0], [40.0], [0])) == claims.INCONCLUSIVE
+
+
+def test_seeded_above_needs_the_whole_interval_beyond_the_floor():
+    cid = "neighbours.not_close_in_l2"
+    assert claims.verdict(cid, claims.seeded_measurement([38.0, 41.0, 40.0], [0, 1, 2])) == claims.REPRODUCED
+    assert claims.verdict(cid, claims.seeded_measurement([2.0, 3.0, 2.5], [0, 1, 2])) == claims.NOT_REPRODUCED
+    assert claims.verdict(cid, claims.seeded_measurement([5.0, 15.0, 9.0], [0, 1, 2])) == claims.INCONCLUSIVE
+    assert claims.verdict(cid, claims.seeded_measurement([40.0], [0])) == claims.INCONCLUSIVE
+
+
+# ---------------------------------------------------------------------------
+# Notebook 09: the colour statistic, the split test, the claims
+# ---------------------------------------------------------------------------
+
+def kernel_set(rng, count: int, coloured: bool, size: int = 5) -> np.ndarray:
+    """[count, 3, size, size]: grey kernels (one pattern in R, G and B, a little noise) or coloured
+    ones (each channel its own pattern)."""
+    if coloured:
+        return rng.normal(size=(count, 3, size, size))
+    pattern = rng.normal(size=(count, 1, size, size))
+    return np.repeat(pattern, 3, axis=1) + 0.05 * rng.normal(size=(count, 3, size, size))
+
+
+def test_the_colour_statistic_and_the_split_test_tell_grey_from_coloured_kernels():
+    rng = np.random.default_rng(0)
+    grey, coloured = kernel_set(rng, 24, False), kernel_set(rng, 24, True)
+    assert figures.kernel_colour_statistic(np.repeat(grey[:, :1], 3, axis=1)).max() == pytest.approx(0.0, abs=1e-9)
+    assert figures.kernel_colour_statistic(grey).max() < 0.2
+    assert figures.kernel_colour_statistic(coloured).min() > 0.6
+    split = claims.tower_colour_split(figures.kernel_colour_statistic(grey), figures.kernel_colour_statistic(coloured))
+    assert split["split"] == 1 and split["p"] < 1e-6 and split["prob_second_more_coloured"] == 1.0
+    assert claims.tower_colour_split(figures.kernel_colour_statistic(coloured),
+                                     figures.kernel_colour_statistic(grey))["split"] == -1
+    same = claims.tower_colour_split(figures.kernel_colour_statistic(kernel_set(rng, 24, True)),
+                                     figures.kernel_colour_statistic(coloured))
+    assert same["split"] == 0
+
+
+def kernel_runs(seeds=range(5)):
+    """Two-tower nets whose coloured tower is drawn at random (the renumbering), and one-tower nets
+    (half the kernels) whose kernels are all alike: the stored conv1 arrays [towers, K, 3, h, w]."""
+    rng = np.random.default_rng(1)
+    base, control = [], []
+    for seed in seeds:
+        towers = [kernel_set(rng, 24, False), kernel_set(rng, 24, True)]
+        if rng.random() < 0.5:
+            towers.reverse()
+        base.append(fabricated(seed, conv1=np.stack(towers).astype(np.float32)))
+        mixed = np.concatenate([kernel_set(rng, 12, False), kernel_set(rng, 12, True)])[rng.permutation(24)]
+        control.append(fabricated(seed, "one_tower", conv1=mixed[None].astype(np.float32)))
+    return paired.Arms(protocol.CPU_NETTE, {"baseline": base, "one_tower": control})
+
+
+def test_the_kernel_claims_on_fabricated_nets():
+    arms = kernel_runs()
+    got = kernels.claims_of({paired.IMAGENET: arms}, CPU)
+    split, control = got["kernels.tower_split"], got["kernels.one_tower_control"]
+    assert split["measurement"]["value"] == 5 and split["measurement"]["seeds"] == [0, 1, 2, 3, 4]
+    assert set(split["measurement"]["coloured_tower"]) == {1, 2}  # either tower, seed by seed
+    assert control["measurement"]["value"] <= 1
+    assert claims.verdict("kernels.tower_split", split["measurement"]) == claims.REPRODUCED
+    assert claims.verdict("kernels.one_tower_control", control["measurement"]) == claims.REPRODUCED
+    halves = kernels.groups(arms.runs["one_tower"][0])
+    assert [len(h) for h in halves] == [12, 12]
+    table = kernels.split_table(arms)
+    assert len(table) == 10 and table["kernels a group"].tolist() == [24] * 5 + [12] * 5
+
+
+def test_fig3_and_the_distributions_draw_from_the_stored_array():
+    arms = kernel_runs(seeds=range(2))
+    small = fabricated(0, conv1=arms.runs["baseline"][0].artifact("conv1")[:, :6])
+    figure = kernels.plot_kernels(small)
+    assert len(figure.subfigs) == 2  # one row block per tower
+    assert len(kernels.plot_distributions(arms).axes) == 4
+
+
+# ---------------------------------------------------------------------------
+# Notebook 10: pixel distances, ranks, label agreement in a toy feature space
+# ---------------------------------------------------------------------------
+
+def test_pixel_distances_are_euclidean_on_the_centre_crop():
+    rng = np.random.default_rng(2)
+    train = rng.integers(0, 256, size=(7, 8, 8, 3), dtype=np.uint8)
+    queries = rng.integers(0, 256, size=(3, 8, 8, 3), dtype=np.uint8)
+    got = neighbours.pixel_distances(queries, train, crop=6, chunk=3)
+    crop = lambda x: x[:, 1:7, 1:7].reshape(len(x), -1).astype(np.float64) / 255  # noqa: E731
+    expected = np.sqrt(((crop(queries)[:, None] - crop(train)[None]) ** 2).sum(-1))
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+    nearest = neighbours.pixel_neighbours(got, 2)
+    np.testing.assert_array_equal(nearest, np.argsort(expected, axis=1)[:, :2])
+    ranks = neighbours.rank_percent(got, nearest)
+    assert ranks[:, 0].tolist() == [0.0, 0.0, 0.0] and np.allclose(ranks[:, 1], 100 / 7)
+
+
+def toy_split(rng, per_class: int, name: str) -> Split:
+    """Two classes told apart by one faint pixel under loud noise: pixel space barely sees the class,
+    a feature that reads the pixel sees nothing else."""
+    labels = np.repeat([0, 1], per_class)
+    images = rng.integers(0, 256, size=(len(labels), 12, 12, 3)).astype(np.int64)
+    images[:, 3, 3] = np.where(labels[:, None] == 1, 160, 96)
+    return Split(torch.from_numpy(images.astype(np.uint8)), torch.from_numpy(labels), ["a", "b"], ["a", "b"],
+                 "toy", name)
+
+
+def test_fc7_neighbours_share_the_class_where_pixel_neighbours_do_not(monkeypatch):
+    rng = np.random.default_rng(3)
+    train, val = toy_split(rng, 40, "train"), toy_split(rng, 10, "val")
+    monkeypatch.setattr(neighbours, "images_of", lambda run: (train, val))
+    monkeypatch.setattr(neighbours, "_DISTANCES", {})
+    queries = figures.spread_queries(val.labels.numpy(), 12, 0)
+    runs = []
+    for seed in range(3):  # "FC7": the class one-hot plus a little noise, its own per seed
+        noise = np.random.default_rng(10 + seed)
+        val_feats, train_feats = (np.eye(2)[split.labels.numpy()] + 0.1 * noise.normal(size=(len(split), 2))
+                                  for split in (val, train))
+        found = figures.nearest_neighbours(val_feats[queries], train_feats, k=6)
+        runs.append(fabricated(seed, neighbour_queries=queries, neighbours=found.indices,
+                               neighbour_distances=found.distances))
+    for run in runs:  # the toy images' crop (a real config would not build a net on 12 px)
+        run.config = SimpleNamespace(**{f.name: getattr(run.config, f.name) for f in fields(run.config)}, )
+        run.config.crop, run.config.image_size = 10, 12
+    arms = paired.Arms(protocol.CPU_NETTE, {"baseline": runs})
+    got = neighbours.claims_of({paired.IMAGENET: arms}, CPU)
+    agreement = got["neighbours.label_agreement"]["measurement"]
+    assert agreement["groups"]["a"] == [100.0] * 3 and max(agreement["groups"]["b"]) < 80.0
+    assert claims.verdict("neighbours.label_agreement", agreement) == claims.REPRODUCED
+    far = got["neighbours.not_close_in_l2"]["measurement"]
+    assert all(20.0 < v < 80.0 for v in far["values"])  # about where a random training image ranks
+    assert claims.verdict("neighbours.not_close_in_l2", far) == claims.REPRODUCED
+    table = neighbours.numbers_table(arms)
+    assert float(table["pixel L2: FC7 nbrs / pixel nbrs"].iloc[0]) >= 1.0
+    rows = neighbours.figure_rows(runs[0], count=4, seed=0)
+    assert len(set(val.labels.numpy()[queries[rows]].tolist())) == 2  # spread over the classes
+    assert len(neighbours.plot_neighbours(runs[0], rows[:2], "pixels").axes) == 2 * 7
+
+
+# ---------------------------------------------------------------------------
+# Notebook 11: the departures' configs and claims
+# ---------------------------------------------------------------------------
+
+def test_each_departure_changes_only_what_it_names():
+    base = protocol.CPU_NETTE.config(0)
+    expected = {"pool_before_lrn": {"pool_before_lrn": True}, "conv5_dropout": {"conv5_dropout": 0.5},
+                "fc8_relu": {"fc8_relu": True},
+                "torchvision_widths": {"kernels": (64, 192, 384, 256, 256, 4096, 1024), "lrn": None, "towers": 1}}
+    assert set(expected) == set(errata.ARMS)
+    for arm, delta in expected.items():
+        config = protocol.CPU_NETTE.config(0, arm)
+        assert config.model == {**base.model, **delta}, arm
+        # the arm measures no neighbours or dropout-at-test and stores no predictions; nothing else differs
+        assert config.neighbours_k == 0 and config.eval_dropout_draws == 0 and not config.save_val_probs
+        unmeasured = {k: getattr(config, k) for k in protocol.FINAL_BASELINE_MEASUREMENTS}
+        assert config.replace(model=base.model) == base.replace(save_val_probs=False, **unmeasured), arm
+    assert base.eval_dropout_draws == 10 and base.neighbours_k == 6
+
+
+def errata_runs(seeds=range(3)):
+    base, arms = [], {arm: [] for arm in errata.ARMS}
+    for seed in seeds:
+        base.append(fabricated(seed, summary={
+            "val_top1": 0.40 + 0.01 * seed, "ten_crop_top1": 0.38 + 0.01 * seed, "dropout_on_draws": 10,
+            "val_top1_dropout_on_one_draw": 0.46 + 0.012 * seed, "val_top1_dropout_on_mean": 0.41 + 0.01 * seed}))
+        for shift, arm in zip((0.005, 0.01, 0.03, 0.02), errata.ARMS):
+            arms[arm].append(fabricated(seed, arm, summary={"ten_crop_top1": 0.38 + 0.01 * seed + shift
+                                                            + 0.002 * (seed % 2)}))
+    return paired.Arms(protocol.CPU_NETTE, {"baseline": base, **arms})
+
+
+def test_the_errata_claims_on_fabricated_runs():
+    arms = errata_runs()
+    got = errata.claims_of({paired.IMAGENET: arms}, CPU)
+    assert list(got) == [c.id for c in claims.claims_for(errata.NOTEBOOK)]
+    one = got["errata.dropout_at_test_one_draw"]["measurement"]
+    assert one["value"] == pytest.approx(6.2) and one["paired"]
+    assert got["errata.dropout_at_test_mean"]["measurement"]["value"] == pytest.approx(1.0)
+    assert got["errata.fc8_relu"]["measurement"]["value"] == pytest.approx(3.0 + 0.2 / 3)  # arm minus baseline
+    assert "ten passes" not in got["errata.dropout_at_test_mean"]["scale"]["variant"]
+    assert "averaged over 10 passes" in got["errata.dropout_at_test_mean"]["scale"]["variant"]
+    for cid, entry in got.items():
+        assert claims.verdict(cid, entry["measurement"]) == claims.REPRODUCED, cid
+    assert len(errata.dropout_at_test_table(arms)) == 3
+    stale = paired.Arms(protocol.CPU_NETTE, {**arms.runs, "baseline": [fabricated(0, summary={"val_top1": 0.4})]})
+    with pytest.raises(ValueError, match="dropout-at-test"):
+        errata.dropout_at_test_claim(stale, "val_top1_dropout_on_mean", CPU)
+
+
+def test_what_a_streamed_recipe_cannot_measure_says_so():
+    """ILSVRC at the paper profile is streamed: its baselines store neither neighbours nor dropout-at-test errors."""
+    paper = {"profile": "paper", "precision": "fp32", "seeds": [0]}
+    with pytest.raises(ValueError, match="streamed"):
+        neighbours.plan(paper)
+    arms = paired.Arms(protocol.PAPER_IMAGENET, errata_runs(range(1)).runs)
+    got = errata.dropout_at_test_claim(arms, "val_top1_dropout_on_mean", paper)
+    assert got["measurement"] is None and "streamed" in got["scale"]["variant"]
+    assert claims.verdict("errata.dropout_at_test_mean", got["measurement"]) == claims.NOT_EVALUATED
+    assert len(errata.dropout_at_test_table(arms)) == 1 and len(kernels.plan(paper)[paired.IMAGENET]) == 2
+
+
+def test_the_224_arithmetic_is_notebook_01s_and_each_departure_has_one_line():
+    sides = errata.input_size_table()["conv1 output"].tolist()
+    assert sides == ["54×54×96", "55×55×96", "55×55×96"]
+    table = errata.departures_table()
+    assert len(table) == len(errata.DEPARTURES) + 1 and table["section"].str.len().min() > 0
+
+
+# ---------------------------------------------------------------------------
+# Registration and plans
+# ---------------------------------------------------------------------------
+
+def test_the_notebooks_register_their_claims_with_kinds_and_rules():
+    kinds = {c.id: (c.kind, c.rule) for nb in (kernels, neighbours, errata) for c in claims.claims_for(nb.NOTEBOOK)}
+    assert kinds["kernels.tower_split"] == ("claim", "share_of_seeds")
+    assert kinds["kernels.one_tower_control"] == ("check", "share_of_seeds")
+    assert kinds["neighbours.label_agreement"] == ("claim", "paired_direction_only")
+    assert kinds["neighbours.not_close_in_l2"] == ("claim", "seeded_above")
+    assert {v for k, v in kinds.items() if k.startswith("errata.")} == {("erratum", "paired_nonzero")}
+    assert len([k for k in kinds if k.startswith("errata.")]) == 6
+    for nb in (kernels, neighbours, errata):
+        assert all(c.note for c in claims.claims_for(nb.NOTEBOOK))
+
+
+def protocol_arms() -> set[str]:
+    """The arms `make protocol` trains on Imagenette (the cpu queue)."""
+    text = (REPO / "Makefile").read_text().replace("\\\n", " ")
+    return {arm for line in text.splitlines() if "--datasets imagenette" in line and "--arms" in line
+            for arm in re.split(r"\s+", line.split("--arms", 1)[1].strip())}
+
+
+def test_the_cpu_plans_ask_only_for_what_the_queue_trains_at_the_profile_seeds():
+    for module, arms in ((kernels, ["baseline", "one_tower"]), (neighbours, ["baseline"]),
+                         (errata, ["baseline", *errata.ARMS])):
+        plan = module.plan(CPU)
+        assert list(plan) == [paired.IMAGENET] and list(plan[paired.IMAGENET]) == arms, module.NOTEBOOK
+        for arm, configs in plan[paired.IMAGENET].items():
+            assert [c.seed for c in configs] == CPU["seeds"]
+            assert configs == [protocol.CPU_NETTE.config(seed, arm) for seed in CPU["seeds"]]
+        assert set(arms) - {"baseline"} <= protocol_arms(), module.NOTEBOOK
