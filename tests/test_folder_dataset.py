@@ -352,12 +352,13 @@ def toy_task(root: Path, per_split=(24, 8)) -> Path:
 
 
 @pytest.mark.slow
-def test_a_preset_learns_a_toy_folder_past_chance(tmp_path, capsys):
+def test_a_preset_learns_a_toy_folder_past_chance_and_its_figures_are_drawn(tmp_path, capsys):
     from replication.__main__ import main
 
     folder = toy_task(tmp_path / "toy")
     code = main(["train", "--preset", "cifar-conv-local", "--data", str(folder), "--epochs", "4", "--batch-size", "16",
-                 "--lr-drop-epochs", "3", "--no-progress"])
+                 "--lr-drop-epochs", "3", "--no-progress", "--neighbours-k", "6", "--neighbour-queries", "6",
+                 "--neighbour-query-seed", "0"])
     out = capsys.readouterr().out
     assert code == 0, out
     stored = [p for p in (tmp_path / "store").iterdir() if not p.name.startswith(".")]
@@ -367,6 +368,10 @@ def test_a_preset_learns_a_toy_folder_past_chance(tmp_path, capsys):
     summary = json.loads((stored[0] / "summary.json").read_text())
     chance = 1 - 1 / 3
     assert summary["val_top1"] < chance / 2, summary["val_top1"]
+    # the figures of that run, its neighbours read back from the folder (issue 19's scenario)
+    assert main(["figures", str(stored[0]), "--out", str(tmp_path / "figures")]) == 0
+    drawn = {p.name for p in (tmp_path / "figures" / stored[0].name).glob("*.png")}
+    assert {"learning_curves.png", "conv1_kernels.png", "neighbours.png", "per_class_error.png"} <= drawn, drawn
 
 
 # --------------------------------------------------------------------------- the notebooks on your images
