@@ -9,6 +9,7 @@ papermill is replaced by a stand-in that checks the kernel's settings and writes
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -227,3 +228,62 @@ def test_index_only_writes_the_index_of_the_reports_folder_given(two_folders, tm
     a, _ = two_folders
     assert main(["reproduce", "--index-only", "--reports", str(a)]) == 0
     assert "lrn.moved" in (a / "README.md").read_text()
+
+
+def test_readme_commands_map_to_these_options():
+    """README's "Re-running and comparing" commands: the make line reaches reproduce with --store,
+    --reports and -p seeds (Makefile), and the compare line parses."""
+    import re
+    import shlex
+    import shutil
+    import subprocess
+
+    from replication.__main__ import build_parser
+    from replication.profiles import REPO
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Re-running and comparing", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```", 2)[1].strip().splitlines()
+    make_line = next(line for line in block if line.startswith("make reproduce")).split("#")[0].split()
+    compare_line = shlex.split(next(line for line in block if " compare " in line))
+    args = build_parser().parse_args(compare_line[compare_line.index("replication") + 1:])
+    assert (args.command, args.a, args.b) == ("compare", Path("reports/cpu"), Path("fresh-reports/cpu"))
+    if shutil.which("make") is None:
+        pytest.skip("no `make` here to expand the Makefile")
+    dry = subprocess.run(["make", "-n", *make_line[1:], "SEEDS=[5, 6, 7]"], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout.replace("\\\n", " ")
+    command = shlex.split(next(line for line in dry.splitlines() if "-m replication reproduce" in line))
+    args = build_parser().parse_args(command[command.index("replication") + 1:])
+    assert (args.profile, args.store, args.reports) == ("cpu", Path("fresh"), Path("fresh-reports"))
+    assert args.parameter == [["seeds", "[5, 6, 7]"]]
+    ignored = (REPO / ".gitignore").read_text()
+    assert re.search(r"^/?fresh/$", ignored, flags=re.M) and re.search(r"^/?fresh-reports/$", ignored, flags=re.M)
+
+
+@pytest.mark.slow
+def test_a_real_kernel_gets_the_store_and_publishes_aside(tmp_path, monkeypatch):
+    """One tiny notebook through papermill and a real kernel: the kernel sees the fresh store and
+    cache, and its report lands in the reports folder given, not in the committed one."""
+    monkeypatch.delenv(reproduce.STORE_ENV, raising=False)
+    probe = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('profile = "cpu"', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "import json, os\n"
+            "from pathlib import Path\n"
+            "from replication.claims.report import write_claims_json\n"
+            f"entry = json.loads({json.dumps(json.dumps(entry('probe.store', 'not evaluated', None)))})\n"
+            'entry["note"] = os.environ["REPLICATION_STORE"] + "|" + os.environ["REPLICATION_CACHE"]\n'
+            f"provenance = json.loads({json.dumps(json.dumps(provenance('smoke')))})\n"
+            'write_claims_json(Path(os.environ["REPLICATION_REPORT_DIR"]) / "00_probe.json", "00_probe", profile,\n'
+            "                  [entry], provenance)"),
+    ], metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}})
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(probe, tmp_path / "notebooks" / "00_probe.ipynb")
+    fresh, lines = tmp_path / "fresh", []
+    code = reproduce.reproduce("smoke", notebooks_dir=tmp_path / "notebooks", reports_dir=tmp_path / "fresh-reports",
+                               build_dir=tmp_path / "build", store=fresh, committed_dir=tmp_path / "reports",
+                               log=lines.append)
+    assert code == 0, lines
+    report = json.loads((tmp_path / "fresh-reports" / "smoke" / "00_probe.json").read_text())
+    assert report["claims"][0]["note"] == f"{fresh.resolve()}|{fresh.resolve() / '.cache'}"
+    assert not (tmp_path / "reports").exists()
