@@ -10,11 +10,19 @@ PY            := $(VENV)/bin/python
 STAMP         := $(VENV)/.installed
 PROFILE       ?= cpu
 ONLY          ?=
+# A re-run aside (README, "Re-running and comparing"): STORE=fresh trains every run into fresh/ instead
+# of reading runs/, REPORTS (default: fresh-reports) receives the reports instead of reports/, and
+# SEEDS='[5, 6, 7]' asks for other seeds (default: the profile's).
+STORE         ?=
+REPORTS       ?= $(if $(STORE),$(STORE)-reports,)
+SEEDS         ?=
 
 .PHONY: help venv test reproduce smoke site bench data protocol clean-venv
 
 help:
 	@echo "make reproduce [PROFILE=cpu|smoke|paper] [ONLY='01 02']  execute notebooks into reports/PROFILE/"
+	@echo "make reproduce PROFILE=cpu STORE=fresh [SEEDS='[5, 6, 7]']  retrain aside into fresh/, reports into fresh-reports/"
+	@echo "  then: $(PY) -m replication compare reports/cpu fresh-reports/cpu   the re-run beside the committed reports"
 	@echo "make smoke                                             the same at smoke scale (minutes)"
 	@echo "make test                                              unit tests + nbval over reports/"
 	@echo "make site                                             the reports as a web page: open site/index.html"
@@ -34,7 +42,8 @@ test: $(STAMP)
 	$(PY) -m pytest tests reports/smoke reports/cpu --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 reproduce: $(STAMP)
-	$(PY) -m replication reproduce --profile $(PROFILE) $(if $(ONLY),--only $(ONLY),)
+	$(PY) -m replication reproduce --profile $(PROFILE) $(if $(ONLY),--only $(ONLY),) \
+	    $(if $(STORE),--store '$(STORE)',) $(if $(REPORTS),--reports '$(REPORTS)',) $(if $(SEEDS),-p seeds '$(SEEDS)',)
 
 smoke: PROFILE = smoke
 smoke: reproduce
@@ -52,16 +61,17 @@ data: $(STAMP)
 # The paired protocol's cpu runs (notebook 00 and the arms of 03-11), most urgent first: each dataset's
 # tuning grid, then baselines and arms seed by seed once the tuning has confirmed the recipe. Every step
 # skips what the store holds; a killed run resumes from its checkpoint. COMMIT=--git-commit commits each
-# run as it lands (how the project fills runs/).
-SEEDS := [0, 1, 2, 3, 4]
+# run as it lands (how the project fills runs/). SEEDS given on the command line picks the seeds here too.
+ALL_PROTOCOL_SEEDS := [0, 1, 2, 3, 4]
+PROTOCOL_SEEDS = $(or $(SEEDS),$(ALL_PROTOCOL_SEEDS))
 TRAIN_PROTOCOL = $(PY) -m replication.experiments --profile cpu --only 00 $(COMMIT)
 protocol: $(STAMP)
 	$(TRAIN_PROTOCOL) --datasets imagenette --seeds '[]'
-	$(TRAIN_PROTOCOL) --datasets imagenette --seeds '$(SEEDS)' \
+	$(TRAIN_PROTOCOL) --datasets imagenette --seeds '$(PROTOCOL_SEEDS)' \
 	    --arms no_lrn lrn_scale_only non_overlapping no_lighting no_dropout one_tower
 	$(TRAIN_PROTOCOL) --datasets cifar --seeds '[]'
-	$(TRAIN_PROTOCOL) --datasets cifar --seeds '$(SEEDS)' --arms no_lrn lrn_scale_only
-	$(TRAIN_PROTOCOL) --datasets imagenette --seeds '$(SEEDS)' \
+	$(TRAIN_PROTOCOL) --datasets cifar --seeds '$(PROTOCOL_SEEDS)' --arms no_lrn lrn_scale_only
+	$(TRAIN_PROTOCOL) --datasets imagenette --seeds '$(PROTOCOL_SEEDS)' \
 	    --arms pool_before_lrn conv5_dropout fc8_relu torchvision_widths
 
 clean-venv:

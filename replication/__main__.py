@@ -19,6 +19,7 @@ COMMANDS = {
     "train": ("replication.cli.train", "train one configuration (Section 5)"),
     "bench": ("replication.cli.bench", "measure training and data-path speed on this machine"),
     "reproduce": ("replication.cli.reproduce", "execute the claim notebooks into reports/<profile>/"),
+    "compare": ("replication.cli.compare", "compare two report folders claim by claim (a re-run vs the committed)"),
     "site": ("replication.cli.site", "render reports/ as a static web site (./site/index.html)"),
     "figures": ("replication.cli.figures", "draw the figures of stored runs (curves, Fig. 3 kernels, Fig. 4, classes)"),
 }
@@ -31,6 +32,8 @@ examples:
   python -m replication data list folder:PATH     your own images: train/<class>/ + val/<class>/, or <class>/
   python -m replication train --preset imagenette-112 --data PATH   train on them (runs go outside runs/)
   python -m replication reproduce --profile smoke execute the notebooks at smoke scale
+  python -m replication reproduce --store fresh --reports fresh-reports   retrain a profile aside (no runs/ used)
+  python -m replication compare reports/cpu fresh-reports/cpu             the re-run beside the committed reports
   python -m replication site                      the reports as a web page: open site/index.html
   python -m replication figures RUN_ID            PNGs of a stored run into ./figures/<run id>/
 

@@ -4,6 +4,12 @@ Choosing the notebooks and their profile's parameters, checking the kernel, runn
 each notebook in a staging folder under build/ and publishing it only when every cell
 succeeds (a failed one is kept under build/failed/). The command line,
 `python -m replication reproduce`, is replication/cli/reproduce.py.
+
+A re-run aside (the check a sceptical reader runs, then ``python -m replication compare``):
+``reports_dir`` elsewhere than reports/ leaves the committed reports and their index untouched,
+and ``store`` points the kernels' run store (and checkpoint cache) at another folder, so that
+every run the notebooks need is trained again there instead of read from, or added to, runs/.
+Before each notebook it says how long the last run took, from the committed report's provenance.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
@@ -28,6 +34,7 @@ REPORTS_DIR = REPO / "reports"
 BUILD_DIR = REPO / "build"
 KERNEL_NAME = "python3"
 REPORT_DIR_ENV = "REPLICATION_REPORT_DIR"  # = replication.reports.REPORT_DIR_ENV (not imported: it loads torch)
+STORE_ENV, CACHE_ENV = "REPLICATION_STORE", "REPLICATION_CACHE"  # read by replication.paths in the kernel
 
 
 @dataclass
@@ -128,8 +135,10 @@ def _publish(staging: Path, stem: str, target: Path) -> None:
 
 
 def execute(notebook: Path, profile: str, parameters: dict[str, Any], reports_dir: Path = REPORTS_DIR,
-            build_dir: Path = BUILD_DIR, cell_timeout: int | None = None) -> Outcome:
-    """Run one notebook with papermill into a staging folder; publish it only on success."""
+            build_dir: Path = BUILD_DIR, cell_timeout: int | None = None,
+            environment: Mapping[str, str] | None = None) -> Outcome:
+    """Run one notebook with papermill into a staging folder; publish it only on success.
+    ``environment``: variables the kernel gets besides the staging folder (``store_environment``)."""
     import papermill  # lazily: the optional notebooks extra, and seconds of start-up
     from papermill.exceptions import PapermillExecutionError
 
@@ -139,7 +148,7 @@ def execute(notebook: Path, profile: str, parameters: dict[str, Any], reports_di
     staging.mkdir(parents=True)
     output = staging / f"{stem}.ipynb"
     # The kernel inherits this: JSON and figures go to staging.
-    overrides = {REPORT_DIR_ENV: str(staging)}
+    overrides = {**(environment or {}), REPORT_DIR_ENV: str(staging)}
     previous = {name: os.environ.get(name) for name in overrides}
     os.environ.update(overrides)
     start = time.perf_counter()
@@ -215,14 +224,88 @@ def _summary(json_path: Path) -> str:
 
 
 # ---------------------------------------------------------------------------
+# A re-run aside, and the time each notebook took last
+# ---------------------------------------------------------------------------
+
+def store_environment(store: Path) -> dict[str, str]:
+    """The kernel's settings for a run store of its own: ``REPLICATION_STORE=<store>`` and the
+    checkpoint cache ``REPLICATION_CACHE=<store>/.cache``. The cache moves too: it holds the
+    checkpoint of every run trained here, last epoch included, and a run "trained" into an empty
+    store would otherwise resume from that final checkpoint and retrain nothing. Absolute paths:
+    the kernel runs in the staging folder."""
+    store = Path(store).expanduser().resolve()
+    return {STORE_ENV: str(store), CACHE_ENV: str(store / ".cache")}
+
+
+def default_reports_for(store: Path) -> Path:
+    """Where a re-run into ``store`` writes its reports unless told: ``<store>-reports`` beside it
+    (``fresh`` -> ``fresh-reports``), never the committed reports/."""
+    store = Path(store).expanduser()
+    return store.with_name(store.name + "-reports")
+
+
+def last_run(committed_dir: Path, profile: str, notebook: str) -> dict | None:
+    """The provenance of the notebook's report in ``committed_dir/<profile>/`` (its wall time,
+    hardware, commit), or None when there is none or it does not follow the claims schema."""
+    from replication.claims.report import load_report, validate_report  # pure, but jsonschema takes a second
+
+    path = Path(committed_dir) / profile / f"{notebook}.json"
+    try:
+        report = load_report(path)
+        if validate_report(report):
+            return None
+    except (OSError, ValueError):
+        return None
+    return report["provenance"]
+
+
+def expected_text(provenance: Mapping[str, Any] | None, parameters: Mapping[str, Any] | None = None) -> str:
+    """'last run took 60 s (2026-12-02, AMD EPYC, 2 threads)', naming the parameters it had that
+    differ from ``parameters`` ('..., with seeds [0, 1, 2]'), or what is missing."""
+    from replication.claims.report import format_duration, hardware_text
+
+    if provenance is None:
+        return "no previous report to time it by"
+    if provenance.get("wall_time_s") is None:
+        return "its last report recorded no wall time"
+    day = str(provenance.get("started_at") or "")[:10]
+    details = [p for p in (day, hardware_text(provenance)) if p]
+    if parameters is not None:
+        now = json.loads(json.dumps(dict(parameters), default=str))
+        then = provenance.get("parameters") or {}
+        details += [f"with {name} {json.dumps(then.get(name))}" for name in now
+                    if name in then and then[name] != now[name]]
+    return f"last run took {format_duration(provenance['wall_time_s'])} ({', '.join(details)})"
+
+
+def total_text(outcomes: Sequence[Outcome], expected: Sequence[dict | None]) -> str:
+    """'total: 4 notebooks in 3.2 min; their last runs took 2.5 min (1 had no previous report)'."""
+    from replication.claims.report import format_duration
+
+    timed = [p["wall_time_s"] for p in expected if p and p.get("wall_time_s") is not None]
+    untimed = len(expected) - len(timed)
+    text = f"total: {len(outcomes)} notebook{'s' if len(outcomes) != 1 else ''} in " \
+           f"{format_duration(sum(o.seconds for o in outcomes))}"
+    if timed:
+        text += f"; {'their' if not untimed else f'{len(timed)} of their'} last runs took {format_duration(sum(timed))}"
+    if untimed:
+        text += f" ({untimed} had no timed previous report)"
+    return text
+
+
+# ---------------------------------------------------------------------------
 # The command
 # ---------------------------------------------------------------------------
 
 def reproduce(profile: str = "cpu", only: Sequence[str] | None = None, overrides: Sequence[tuple[str, str]] = (),
               notebooks_dir: Path = NOTEBOOKS_DIR, reports_dir: Path = REPORTS_DIR, build_dir: Path = BUILD_DIR,
-              profiles_dir: Path | None = None, cell_timeout: int | None = None,
-              log: Callable[[str], None] = print) -> int:
-    """Execute notebooks into ``reports_dir/<profile>/`` and rebuild the index; 0 when all succeed."""
+              profiles_dir: Path | None = None, cell_timeout: int | None = None, store: Path | None = None,
+              committed_dir: Path = REPORTS_DIR, log: Callable[[str], None] = print) -> int:
+    """Execute notebooks into ``reports_dir/<profile>/`` and rebuild the index there; 0 when all succeed.
+
+    ``store``: the run store (and checkpoint cache) the kernels use instead of runs/ (see
+    ``store_environment``). ``committed_dir``: the reports whose recorded wall times are the
+    expected ones (reports/, whatever ``reports_dir`` is)."""
     try:
         params = parameters_for(profile, overrides, profiles_dir)
         notebooks = find_notebooks(only, notebooks_dir)
@@ -236,17 +319,27 @@ def reproduce(profile: str = "cpu", only: Sequence[str] | None = None, overrides
     if problem:
         log(f"error: {problem}")
         return 2
-    outcomes = []
+    environment = store_environment(store) if store is not None else {}
+    if store is not None:
+        Path(environment[STORE_ENV]).mkdir(parents=True, exist_ok=True)
+        log(f"run store: {environment[STORE_ENV]} (checkpoints in {environment[CACHE_ENV]}); runs it lacks are "
+            "trained into it, so the last runs' times below, taken with the committed runs/, can be far too short")
+    if Path(reports_dir).resolve() != Path(committed_dir).resolve():
+        log(f"reports: {Path(reports_dir) / profile} (the committed {Path(committed_dir) / profile} is left as it is)")
+    outcomes, expected = [], []
     for number, notebook in enumerate(notebooks, start=1):
-        log(f"[{number}/{len(notebooks)}] {notebook.stem} (profile {profile}) ...")
-        outcome = execute(notebook, profile, params, Path(reports_dir), Path(build_dir), cell_timeout)
+        previous = last_run(committed_dir, profile, notebook.stem)
+        expected.append(previous)
+        log(f"[{number}/{len(notebooks)}] {notebook.stem} (profile {profile}; {expected_text(previous, params)}) ...")
+        outcome = execute(notebook, profile, params, Path(reports_dir), Path(build_dir), cell_timeout, environment)
         state = "ok" if outcome.ok else "FAILED"
         log(f"[{number}/{len(notebooks)}] {notebook.stem} {state} in {outcome.seconds:.0f} s: {outcome.message}")
         outcomes.append(outcome)
-    from replication import reports  # lazily: it loads torch, matplotlib and pandas (see REPORT_DIR_ENV)
+    from replication.claims.report import write_index  # pure: no torch (replication.reports re-exports it)
 
-    index = reports.write_index(Path(reports_dir))
+    index = write_index(Path(reports_dir))
     failed = [o for o in outcomes if not o.ok]
+    log(total_text(outcomes, expected))
     log(f"index: {index}")
     if failed:
         log(f"{len(failed)} of {len(outcomes)} notebooks failed (their previous reports are unchanged): "

@@ -251,10 +251,23 @@ def _profile_key(profile: str) -> tuple:
     return (PROFILE_ORDER.index(profile) if profile in PROFILE_ORDER else len(PROFILE_ORDER), profile)
 
 
-def _minutes(seconds: float | None) -> str:
+def format_duration(seconds: float | None) -> str:
+    """'44 s', '12.5 min', '3.2 h' (or '—' when unknown): the index's and `reproduce`'s times."""
     if seconds is None:
         return "—"
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 3 * 3600 else f"{seconds / 3600:.1f} h"
+
+
+def commit_text(provenance: Mapping[str, Any]) -> str:
+    """The commit a report was executed at: '6e7a140d1f (dirty)', or 'unknown'."""
+    return (provenance.get("git_commit") or "unknown")[:10] + (" (dirty)" if provenance.get("git_dirty") else "")
+
+
+def hardware_text(provenance: Mapping[str, Any]) -> str:
+    """Where a report was executed: 'AMD EPYC, 2 threads' (the GPU when there was one)."""
+    return f"{provenance.get('gpu') or provenance.get('cpu') or 'unknown'}, {provenance.get('threads')} threads"
 
 
 TALLY_TITLES = {"claim": ("paper claim", "paper claims"),
@@ -337,12 +350,9 @@ def render_index(reports_dir: Path) -> str:
             for report in by_profile[profile]:
                 prov = report["provenance"]
                 total += prov.get("wall_time_s") or 0.0
-                commit = (prov.get("git_commit") or "unknown")[:10] + (" (dirty)" if prov.get("git_dirty") else "")
-                hardware = prov.get("gpu") or prov.get("cpu") or "unknown"
-                hardware += f", {prov.get('threads')} threads"
-                lines.append(f"| {profile} | {report['notebook']} | {_minutes(prov.get('wall_time_s'))} "
-                             f"| {_md(commit)} | {_md(hardware)} |")
-            lines.append(f"| {profile} | **total** | **{_minutes(total)}** | | |")
+                lines.append(f"| {profile} | {report['notebook']} | {format_duration(prov.get('wall_time_s'))} "
+                             f"| {_md(commit_text(prov))} | {_md(hardware_text(prov))} |")
+            lines.append(f"| {profile} | **total** | **{format_duration(total)}** | | |")
         lines.append("")
     if broken:
         lines += ["## Reports left out", "", "These files do not match the claims schema:", "", *broken, ""]
