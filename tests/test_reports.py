@@ -73,7 +73,11 @@ def test_committed_report_is_consistent(path):
 def test_committed_report_ran_with_its_profile(path):
     report = reports.load_report(path)
     expected = profiles.load_profile(path.parent.name)
-    assert report["provenance"]["parameters"] == expected
+    recorded = dict(report["provenance"]["parameters"])
+    for name in profiles.DATA_PARAMETERS:  # the profile's own data: no folder of images, no preset
+        value = recorded.pop(name, None)
+        assert value is None, f"{path.name} ran on {name}={value!r}"
+    assert recorded == expected
     notebook = json.loads(path.with_suffix(".ipynb").read_text())
     assert notebook["metadata"]["papermill"]["parameters"] == expected
     assert notebook["metadata"]["kernelspec"]["name"] == "python3"

@@ -4,8 +4,7 @@
 retraining a profile into a separate store (``make reproduce PROFILE=cpu STORE=fresh``): for each
 claim, its status and its measurement with the 95% interval in each folder, whether the two
 intervals overlap, and whether the status is the same. Pure, like the rest of ``claims``: it reads
-the claims JSONs with the loader and schema check the index uses (``report.load_report``,
-``report.validate_report``) and prints with the index's strings (``registry.format_measurement``).
+the claims JSONs with the loader and schema check the index uses (``report.read_report``) and prints with the index's strings (``registry.format_measurement``).
 
 A folder is either a reports folder holding ``<profile>/NN_topic.json`` (``reports/``) or one
 profile's folder holding ``NN_topic.json`` directly (``reports/cpu``). When each side holds one
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from replication.claims.registry import format_measurement
-from replication.claims.report import _md, commit_text, format_duration, hardware_text, load_report, validate_report
+from replication.claims.report import _md, commit_text, format_duration, hardware_text, read_report
 
 SAME, DIFFERS, ONLY_A, ONLY_B = "same status", "differs", "only in A", "only in B"
 
@@ -76,11 +75,7 @@ def read_reports(folder: Path) -> ReportSet:
                            "`python -m replication reproduce --reports DIR` writes them")
     reports = {}
     for path in paths:
-        try:
-            report = load_report(path)
-            problems = validate_report(report)
-        except (OSError, ValueError) as error:
-            problems = [str(error)]
+        report, problems = read_report(path)
         if problems:
             raise CompareError(f"{folder}: {path.relative_to(folder)} is not a readable claims report "
                                f"({problems[0]}); re-execute its notebook or remove it")

@@ -147,6 +147,15 @@ def load_report(path: Path) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def read_report(path: Path) -> tuple[dict | None, list[str]]:
+    """A claims JSON and its problems: unreadable or invalid against the schema (empty when fine)."""
+    try:
+        report = load_report(path)
+        return report, validate_report(report)
+    except (OSError, ValueError) as error:
+        return None, [str(error)]
+
+
 def format_scale(scale: Mapping[str, Any]) -> str:
     """'paper net, 2 towers, 227 px, no training' / 'cifar10, 32 px, 30 epochs, bf16, 3 seeds'."""
     parts = [p for p in (scale.get("dataset"), scale.get("variant")) if p]
@@ -297,11 +306,7 @@ def render_index(reports_dir: Path) -> str:
     by_profile: dict[str, list[dict]] = {}
     broken = []
     for path in sorted(reports_dir.glob("*/*.json")):
-        try:
-            report = load_report(path)
-            problems = validate_report(report)
-        except (OSError, ValueError) as error:
-            problems = [str(error)]
+        report, problems = read_report(path)
         if problems:
             broken.append(f"- `{path.relative_to(reports_dir)}`: {_md(problems[0])}")
             continue

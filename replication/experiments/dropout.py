@@ -19,8 +19,8 @@ from typing import Any, Mapping
 import pandas as pd
 
 from replication.claims import Claim, register
-from replication.experiments.paired import (IMAGENET, PLATEAU_TOLERANCE, Arms, Measured, READERS, available, fetch_arms,
-                                           first_phase, paired_claim, paired_ratio_claim, plan_arms)
+from replication.experiments.paired import (IMAGENET, PLATEAU_TOLERANCE, READERS, Arms, Measured, first_phase,
+                                            measure_datasets, paired_claim, paired_ratio_claim, plan_datasets)
 
 NOTEBOOK = "08_dropout"
 ARM = "no_dropout"
@@ -53,13 +53,12 @@ DATASETS = {IMAGENET: "the ImageNet stand-in"}
 
 def plan(params: Mapping[str, Any]) -> dict[str, dict[str, list]]:
     """``{dataset: {"baseline": [...], "no_dropout": [...]}}`` at the seeds of ``params``."""
-    return {key: plan_arms(params, key, [ARM]) for key in available(params, DATASETS)}
+    return plan_datasets(params, DATASETS, [ARM])
 
 
 def measure(params: Mapping[str, Any], progress: bool = False) -> Measured:
     """Both arms' runs of every dataset the profile has (trained when missing), and the claims."""
-    got = {key: fetch_arms(params, key, [ARM], progress) for key in available(params, DATASETS)}
-    return Measured(got, claims_of(got, params))
+    return measure_datasets(params, DATASETS, [ARM], claims_of, progress)
 
 
 def claims_of(got: Mapping[str, Arms], params: Mapping[str, Any]) -> dict[str, dict]:

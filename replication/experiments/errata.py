@@ -28,8 +28,8 @@ import pandas as pd
 from replication import claims
 from replication.claims import Claim, register
 from replication.experiments import architecture
-from replication.experiments.paired import (IMAGENET, Arms, Measured, available, fetch_arms, not_here, paired_claim,
-                                           pct, plan_arms, scale)
+from replication.experiments.paired import (IMAGENET, Arms, Measured, measure_datasets, not_here, paired_claim, pct,
+                                            plan_datasets, scale)
 from replication.experiments.protocol import FINAL_BASELINE_MEASUREMENTS
 
 NOTEBOOK = "11_errata"
@@ -74,13 +74,12 @@ DATASETS = {IMAGENET: "the ImageNet stand-in"}
 
 def plan(params: Mapping[str, Any]) -> dict[str, dict[str, list]]:
     """``{IMAGENET: {"baseline": [...], arm: [...] for each departure's arm}}`` at the seeds of ``params``."""
-    return {key: plan_arms(params, key, ARMS) for key in available(params, DATASETS)}
+    return plan_datasets(params, DATASETS, ARMS)
 
 
 def measure(params: Mapping[str, Any], progress: bool = False) -> Measured:
     """The baseline's and every departure's runs (trained when missing), and the claims."""
-    got = {key: fetch_arms(params, key, ARMS, progress) for key in available(params, DATASETS)}
-    return Measured(got, claims_of(got, params))
+    return measure_datasets(params, DATASETS, ARMS, claims_of, progress)
 
 
 def dropout_at_test_claim(arms: Arms, key: str, params: Mapping[str, Any]) -> dict:

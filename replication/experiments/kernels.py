@@ -26,7 +26,7 @@ import pandas as pd
 from replication import claims
 from replication.claims import Claim, register
 from replication.engine import figures
-from replication.experiments.paired import IMAGENET, Arms, Measured, available, fetch_arms, plan_arms, scale
+from replication.experiments.paired import (IMAGENET, Arms, Measured, measure_datasets, plan_datasets, scale)
 
 NOTEBOOK = "09_kernels"
 CONTROL = "one_tower"
@@ -65,13 +65,12 @@ DATASETS = {IMAGENET: "the ImageNet stand-in"}
 
 def plan(params: Mapping[str, Any]) -> dict[str, dict[str, list]]:
     """``{IMAGENET: {"baseline": [...], "one_tower": [...]}}`` at the seeds of ``params``."""
-    return {key: plan_arms(params, key, [CONTROL]) for key in available(params, DATASETS)}
+    return plan_datasets(params, DATASETS, [CONTROL])
 
 
 def measure(params: Mapping[str, Any], progress: bool = False) -> Measured:
     """The baselines' and the control's runs (trained when missing), and the claims."""
-    got = {key: fetch_arms(params, key, [CONTROL], progress) for key in available(params, DATASETS)}
-    return Measured(got, claims_of(got, params))
+    return measure_datasets(params, DATASETS, [CONTROL], claims_of, progress)
 
 
 def groups(run) -> list[np.ndarray]:

@@ -31,7 +31,8 @@ from replication.data.splits import load_data
 from replication.engine import figures, runs
 from replication.engine.config import canonical_json
 from replication.experiments import baselines
-from replication.experiments.paired import IMAGENET, Arms, Measured, available, fetch_arms, paired_claim, plan_arms, recipe
+from replication.experiments.paired import (IMAGENET, Arms, Measured, measure_datasets, paired_claim, plan_datasets,
+                                            recipe)
 from replication.experiments.protocol import NETTE
 from replication.paths import atomic_write_text
 
@@ -60,13 +61,12 @@ READINGS = {
 
 def plan(params: Mapping[str, Any]) -> dict[str, dict[str, list]]:
     """``{dataset: {"baseline": [...], "no_lighting": [...]}}`` at the seeds of ``params``."""
-    return {key: plan_arms(params, key, [ARM]) for key in available(params, DATASETS)}
+    return plan_datasets(params, DATASETS, [ARM])
 
 
 def measure(params: Mapping[str, Any], progress: bool = False) -> Measured:
     """Both arms' runs of every dataset the profile has (trained when missing), and the claim."""
-    got = {key: fetch_arms(params, key, [ARM], progress) for key in available(params, DATASETS)}
-    return Measured(got, claims_of(got, params))
+    return measure_datasets(params, DATASETS, [ARM], claims_of, progress)
 
 
 def claims_of(got: Mapping[str, Arms], params: Mapping[str, Any]) -> dict[str, dict]:

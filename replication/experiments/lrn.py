@@ -21,8 +21,8 @@ from typing import Any, Mapping
 
 from replication import claims
 from replication.claims import Claim, register
-from replication.experiments.paired import (IMAGENET, Arms, Measured, available, fetch_arms, few_classes, not_here,
-                                           paired_claim, plan_arms, scale, top5_measurable)
+from replication.experiments.paired import (IMAGENET, Arms, Measured, measure_datasets, not_here, paired_claim,
+                                            paired_top5_claim, plan_datasets, scale)
 
 NOTEBOOK = "03_lrn"
 ARMS = ("no_lrn", "lrn_scale_only")
@@ -75,13 +75,12 @@ CONTROL = (("all of LRN", "no_lrn", "baseline"),
 
 def plan(params: Mapping[str, Any]) -> dict[str, dict[str, list]]:
     """``{dataset: {"baseline": [...], "no_lrn": [...], "lrn_scale_only": [...]}}`` at the seeds of ``params``."""
-    return {key: plan_arms(params, key, ARMS) for key in available(params, DATASETS)}
+    return plan_datasets(params, DATASETS, ARMS)
 
 
 def measure(params: Mapping[str, Any], progress: bool = False) -> Measured:
     """Every arm's runs of every dataset from the store (trained when missing), and the claims."""
-    got = {key: fetch_arms(params, key, ARMS, progress) for key in available(params, DATASETS)}
-    return Measured(got, claims_of(got, params))
+    return measure_datasets(params, DATASETS, ARMS, claims_of, progress)
 
 
 def absolute(arms: Arms, arm: str) -> dict:
@@ -96,8 +95,7 @@ def claims_of(got: Mapping[str, Arms], params: Mapping[str, Any]) -> dict[str, d
     what = "without minus with LRN, ten-crop, paired by seed"
     imagenet = got[IMAGENET]
     out = {"lrn.imagenet_top1": paired_claim(imagenet, "no_lrn", "ten_crop_top1", what),
-           "lrn.imagenet_top5": (paired_claim(imagenet, "no_lrn", "ten_crop_top5", what)
-                                 if top5_measurable(imagenet.recipe) else few_classes(params, imagenet.recipe))}
+           "lrn.imagenet_top5": paired_top5_claim(imagenet, "no_lrn", what, params)}
     cifar = got.get("cifar")
     out["lrn.cifar_without"] = absolute(cifar, "no_lrn") if cifar else not_here(params, "CIFAR-10's recipe")
     out["lrn.cifar_with"] = absolute(cifar, "baseline") if cifar else not_here(params, "CIFAR-10's recipe")

@@ -131,6 +131,12 @@ def plan_arms(params: Mapping[str, Any], key: str, arms: Sequence[str]) -> dict[
     return {arm: [chosen.config(seed, arm) for seed in params["seeds"]] for arm in ("baseline", *arms)}
 
 
+def plan_datasets(params: Mapping[str, Any], datasets: Sequence[str], arms: Sequence[str]) -> dict[str, dict]:
+    """``{dataset: {arm: [config per seed]}}``: the baseline and ``arms`` of each of ``datasets`` the
+    profile has (a notebook's ``plan``)."""
+    return {key: plan_arms(params, key, arms) for key in available(params, datasets)}
+
+
 @dataclass
 class Arms:
     """The finished runs of one dataset's baseline and arms, by arm, in seed order."""
@@ -146,6 +152,15 @@ class Arms:
 def fetch_arms(params: Mapping[str, Any], key: str, arms: Sequence[str], progress: bool = False) -> Arms:
     """The runs of ``plan_arms`` from the store (trained when missing, smoke in the scratch store)."""
     return Arms(recipe(params, key), fetch(plan_arms(params, key, arms), params, progress))
+
+
+def measure_datasets(params: Mapping[str, Any], datasets: Sequence[str], arms: Sequence[str],
+                     claims_of: Callable[[Mapping[str, Arms], Mapping[str, Any]], dict],
+                     progress: bool = False) -> "Measured":
+    """Every run of ``plan_datasets`` from the store (trained when missing) and the claims ``claims_of``
+    measures on them (a notebook's ``measure``)."""
+    got = {key: fetch_arms(params, key, arms, progress) for key in available(params, datasets)}
+    return Measured(got, claims_of(got, params))
 
 
 def final_gap(run) -> float:
@@ -225,6 +240,14 @@ def paired_ratio_claim(arms: Arms, arm: str, reader: str, what: str, baseline_ov
     reverse), a paired ratio with its interval on the logs (``claims.paired_ratio_measurement``)."""
     first, second = pairs(arms, arm, reader, baseline_over_arm)
     return {"measurement": claims.paired_ratio_measurement(first, second, arms.seeds), "scale": scale(arms, what)}
+
+
+def paired_top5_claim(arms: Arms, arm: str, what: str, params: Mapping[str, Any],
+                      baseline_minus_arm: bool = False) -> dict:
+    """``paired_claim`` of ten-crop top-5 error, or not evaluated where the recipe has too few classes."""
+    if not top5_measurable(arms.recipe):
+        return few_classes(params, arms.recipe)
+    return paired_claim(arms, arm, "ten_crop_top5", what, baseline_minus_arm=baseline_minus_arm)
 
 
 def contrast(arms: Arms, first: str, second: str, reader: str) -> dict:

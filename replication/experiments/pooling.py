@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from replication.claims import Claim, register
-from replication.experiments.paired import (IMAGENET, Arms, Measured, available, fetch_arms, few_classes, paired_claim,
-                                           plan_arms, top5_measurable)
+from replication.experiments.paired import (IMAGENET, Arms, Measured, measure_datasets, paired_claim,
+                                            paired_top5_claim, plan_datasets)
 
 NOTEBOOK = "05_overlapping_pooling"
 ARM = "non_overlapping"
@@ -54,13 +54,12 @@ DATASETS = {IMAGENET: "the ImageNet stand-in"}
 
 def plan(params: Mapping[str, Any]) -> dict[str, dict[str, list]]:
     """``{dataset: {"baseline": [...], "non_overlapping": [...]}}`` at the seeds of ``params``."""
-    return {key: plan_arms(params, key, [ARM]) for key in available(params, DATASETS)}
+    return plan_datasets(params, DATASETS, [ARM])
 
 
 def measure(params: Mapping[str, Any], progress: bool = False) -> Measured:
     """Both poolings' runs of every dataset the profile has (trained when missing), and the claims."""
-    got = {key: fetch_arms(params, key, [ARM], progress) for key in available(params, DATASETS)}
-    return Measured(got, claims_of(got, params))
+    return measure_datasets(params, DATASETS, [ARM], claims_of, progress)
 
 
 def claims_of(got: Mapping[str, Arms], params: Mapping[str, Any]) -> dict[str, dict]:
@@ -68,8 +67,7 @@ def claims_of(got: Mapping[str, Arms], params: Mapping[str, Any]) -> dict[str, d
     what = "overlapping minus non-overlapping pooling, ten-crop, paired by seed"
     return {
         "pooling.top1": paired_claim(imagenet, ARM, "ten_crop_top1", what, baseline_minus_arm=True),
-        "pooling.top5": (paired_claim(imagenet, ARM, "ten_crop_top5", what, baseline_minus_arm=True)
-                         if top5_measurable(imagenet.recipe) else few_classes(params, imagenet.recipe)),
+        "pooling.top5": paired_top5_claim(imagenet, ARM, what, params, baseline_minus_arm=True),
         "pooling.overfitting": paired_claim(imagenet, ARM, "gap", "overlapping minus non-overlapping, val − train "
                                             "top-1 gap after the last epoch, paired by seed", baseline_minus_arm=True),
     }

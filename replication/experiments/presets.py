@@ -15,7 +15,6 @@ Section 5's initialisation (what ``--model '{arch: alexnet, width: 0.25}'`` give
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 from replication.engine.config import TrainConfig
 from replication.experiments import protocol

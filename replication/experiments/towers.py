@@ -23,8 +23,8 @@ import pandas as pd
 
 from replication import models
 from replication.claims import Claim, register
-from replication.experiments.paired import (IMAGENET, Arms, Measured, available, fetch_arms, few_classes, not_here,
-                                           paired_claim, paired_ratio_claim, plan_arms, top5_measurable)
+from replication.experiments.paired import (IMAGENET, Arms, Measured, measure_datasets, not_here, paired_claim,
+                                            paired_ratio_claim, paired_top5_claim, plan_datasets)
 from replication.experiments.protocol import Recipe
 
 NOTEBOOK = "06_two_towers"
@@ -77,13 +77,12 @@ DATASETS = {IMAGENET: "the ImageNet stand-in"}
 
 def plan(params: Mapping[str, Any]) -> dict[str, dict[str, list]]:
     """``{dataset: {"baseline": [...], "one_tower": [...]}}`` at the seeds of ``params``."""
-    return {key: plan_arms(params, key, [ARM]) for key in available(params, DATASETS)}
+    return plan_datasets(params, DATASETS, [ARM])
 
 
 def measure(params: Mapping[str, Any], progress: bool = False) -> Measured:
     """Both nets' runs of every dataset the profile has (trained when missing), and the claims."""
-    got = {key: fetch_arms(params, key, [ARM], progress) for key in available(params, DATASETS)}
-    return Measured(got, claims_of(got, params))
+    return measure_datasets(params, DATASETS, [ARM], claims_of, progress)
 
 
 def claims_of(got: Mapping[str, Arms], params: Mapping[str, Any]) -> dict[str, dict]:
@@ -91,8 +90,7 @@ def claims_of(got: Mapping[str, Arms], params: Mapping[str, Any]) -> dict[str, d
     what = "two towers minus one tower (half conv1-conv4), ten-crop, paired by seed"
     return {
         "towers.top1": paired_claim(imagenet, ARM, "ten_crop_top1", what, baseline_minus_arm=True),
-        "towers.top5": (paired_claim(imagenet, ARM, "ten_crop_top5", what, baseline_minus_arm=True)
-                        if top5_measurable(imagenet.recipe) else few_classes(params, imagenet.recipe)),
+        "towers.top5": paired_top5_claim(imagenet, ARM, what, params, baseline_minus_arm=True),
         "towers.train_time": not_here(params, ONE_DEVICE),
         "towers.train_time_one_device": paired_ratio_claim(
             imagenet, ARM, "seconds_per_epoch", "two towers over one tower, median seconds of a training epoch, "
