@@ -133,7 +133,8 @@ def migrate_baseline(path: Path, dry_run: bool = False) -> Path | None:
     if isinstance(threads, int) and threads != config.threads:
         config = config.replace(threads=threads)
     target = Path(path).with_name(f"{config.kind}-{config.hash}.json")
-    if target == Path(path) and record["config"] == config.to_dict() and "sha256" in record:
+    # fields added to BaselineConfig later are left out of old records while at their defaults
+    if target == Path(path) and BaselineConfig(**record["config"]) == config and "sha256" in record:
         return None
     if not dry_run:
         moved = {**record, "hash": config.hash, "config": config.to_dict()}
