@@ -286,3 +286,32 @@ def classical_table(got: Mapping[str, list], params: Mapping[str, Any]) -> pd.Da
                  "top-1 %": f"45.7 → 37.5 ({100 * (1 - 37.5 / 45.7):.1f}% fewer)",
                  "top-5 %": f"25.7 → 17.0 ({100 * (1 - 17.0 / 25.7):.1f}% fewer)", "epochs": ""})
     return pd.DataFrame(rows).set_index("method")
+
+
+# ---------------------------------------------------------------------------
+# Figure
+# ---------------------------------------------------------------------------
+
+def plot_errors(got: Mapping[str, list], params: Mapping[str, Any]):
+    """Top-1 error of each net from the centre patch and from ten patches (a line per net: the
+    paired difference the ten-patch claim measures), and of all the nets averaged."""
+    import matplotlib.pyplot as plt
+
+    runs, chosen = got[IMAGENET], recipe(params, IMAGENET)
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    plt.close(fig)
+    for run in runs:
+        ax.plot([0, 1], [pct(run.summary["val_top1"]), pct(run.summary["ten_crop_top1"])], "o-", color="grey",
+                lw=1, label=None)
+        ax.annotate(f"seed {run.config.seed}", (1.03, pct(run.summary["ten_crop_top1"])), fontsize=7, va="center")
+    probs, labels = member_probs(runs)
+    ensemble = pct(evaluate.topk_error(evaluate.ensemble_probs(probs), labels, 1))
+    nets = f"{len(runs)} nets averaged" if len(runs) > 1 else "one net: no ensemble"
+    ax.plot([2], [ensemble], "s", color="C3", label=f"{nets} (ten patches)")
+    ax.set_xticks([0, 1, 2], ["centre patch", "ten patches", "ensemble"])
+    ax.set_xlim(-0.4, 2.6)
+    ax.set(ylabel="top-1 error %", title=f"One net, ten patches, several nets\n{chosen.label}")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
