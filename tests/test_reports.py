@@ -252,6 +252,19 @@ def test_fig2_table_flags_the_conv1_erratum():
     assert table.loc["total", "parameters"] == "60,965,224"
 
 
+def test_the_index_names_the_notebooks_a_profile_has_no_report_of(tmp_path):
+    reports_dir = tmp_path / "reports"
+    copy_report(reports_dir, profile="cpu")  # 01_architecture only
+    (tmp_path / "notebooks").mkdir()
+    for stem in ("01_architecture", "05_overlapping_pooling", "06_two_towers"):
+        (tmp_path / "notebooks" / f"{stem}.ipynb").write_text("{}")
+    text = reports.render_index(reports_dir)
+    assert "Not yet reported at this profile: 05_overlapping_pooling, 06_two_towers (" in text
+    for stem in ("05_overlapping_pooling", "06_two_towers"):
+        (tmp_path / "notebooks" / f"{stem}.ipynb").unlink()
+    assert "Not yet reported" not in reports.render_index(reports_dir)
+
+
 def test_render_index_rows_and_times(tmp_path):
     for profile, seconds in [("smoke", 12.0), ("cpu", 150.0)]:
         path = copy_report(tmp_path, profile=profile)

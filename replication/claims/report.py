@@ -300,6 +300,13 @@ def tally_lines(entries: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def not_yet_reported(reports_dir: Path, reports: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The notebooks (``notebooks/NN_topic.ipynb`` beside ``reports_dir``) with no report among ``reports``."""
+    notebooks = Path(reports_dir).resolve().parent / "notebooks"
+    done = {report["notebook"] for report in reports}
+    return [p.stem for p in sorted(notebooks.glob("[0-9][0-9]_*.ipynb")) if p.stem not in done]
+
+
 def render_index(reports_dir: Path) -> str:
     """The text of ``reports/README.md`` for the claims JSONs under ``reports_dir``."""
     reports_dir = Path(reports_dir)
@@ -337,6 +344,10 @@ def render_index(reports_dir: Path) -> str:
         lines += [f"## Profile `{profile}`", "", *tally_lines(entries), "",
                   "| Claim | Kind | Paper | Measured | Scale | Status | Report |",
                   "|---|---|---|---|---|---|---|"]
+        missing = not_yet_reported(reports_dir, reports)
+        if missing:
+            lines += [f"Not yet reported at this profile: {', '.join(missing)} (a report is executed and committed "
+                      "once every run it reads is in the run store).", ""]
         for report in reports:
             link = f"[{report['notebook']}]({profile}/{report['notebook']}.ipynb)"
             for entry in report["claims"]:
