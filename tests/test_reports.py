@@ -254,6 +254,7 @@ def test_fig2_table_flags_the_conv1_erratum():
 
 def test_the_index_names_the_notebooks_a_profile_has_no_report_of(tmp_path):
     reports_dir = tmp_path / "reports"
+    reports_dir.mkdir()
     copy_report(reports_dir, profile="cpu")  # 01_architecture only
     (tmp_path / "notebooks").mkdir()
     for stem in ("01_architecture", "05_overlapping_pooling", "06_two_towers"):
