@@ -261,6 +261,7 @@ def test_the_index_names_the_notebooks_a_profile_has_no_report_of(tmp_path):
         (tmp_path / "notebooks" / f"{stem}.ipynb").write_text("{}")
     text = reports.render_index(reports_dir)
     assert "Not yet reported at this profile: 05_overlapping_pooling, 06_two_towers (" in text
+    assert "in the run store).\n\n| Claim | Kind |" in text  # a paragraph before the table, not inside it
     for stem in ("05_overlapping_pooling", "06_two_towers"):
         (tmp_path / "notebooks" / f"{stem}.ipynb").unlink()
     assert "Not yet reported" not in reports.render_index(reports_dir)
