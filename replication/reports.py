@@ -40,6 +40,7 @@ from replication.claims.report import (  # noqa: F401 (the notebooks and tests u
     load_report, notebook_errors, source_text, validate_report, write_claims_json,
 )
 from replication.claims import report as claims_report
+from replication.engine import runs
 from replication.paths import atomic_file
 from replication.provenance import cpu_model, git_state, package_version, process_age_s
 
@@ -237,6 +238,7 @@ class NotebookReport:
         self._started = time.perf_counter() - age
         self._started_at = datetime.fromtimestamp(time.time() - age, timezone.utc).isoformat(timespec="seconds")
         self.entries: dict[str, dict] = {}
+        runs.forget_runs_read()  # the report lists the runs read from here on
         self.figures: list[str] = []
         self._written: dict | None = None
         if not claims.claims_for(notebook):
@@ -285,7 +287,9 @@ class NotebookReport:
     # -- output ----------------------------------------------------------------
     def provenance(self) -> dict:
         """The provenance written by ``write()``, or as of now before that."""
-        return self._written or provenance(self.parameters, self._started, self._started_at)
+        if self._written:
+            return self._written
+        return {**provenance(self.parameters, self._started, self._started_at), "runs": runs.runs_read()}
 
     def write(self) -> Path:
         """Write ``<notebook>.json`` (atomically) into the report folder."""
@@ -329,6 +333,7 @@ class NotebookReport:
         """Provenance as a two-column table (varies between runs: not for nbval)."""
         items = dict(self.provenance())
         items["parameters"] = json.dumps(items["parameters"])
+        items["runs"] = claims_report.runs_text(items.get("runs") or {})
         return pd.DataFrame({"value": {k: str(v) for k, v in items.items()}})
 
 

@@ -262,7 +262,7 @@ def last_run(committed_dir: Path, profile: str, notebook: str) -> dict | None:
 def expected_text(provenance: Mapping[str, Any] | None, parameters: Mapping[str, Any] | None = None) -> str:
     """'last run took 60 s (2026-12-02, AMD EPYC, 2 threads)', naming the parameters it had that
     differ from ``parameters`` ('..., with seeds [0, 1, 2]'), or what is missing."""
-    from replication.claims.report import format_duration, hardware_text
+    from replication.claims.report import format_duration, hardware_text, training_seconds
 
     if provenance is None:
         return "no previous report to time it by"
@@ -275,7 +275,11 @@ def expected_text(provenance: Mapping[str, Any] | None, parameters: Mapping[str,
         then = provenance.get("parameters") or {}
         details += [f"with {name} {json.dumps(then.get(name))}" for name in now
                     if name in then and then[name] != now[name]]
-    return f"last run took {format_duration(provenance['wall_time_s'])} ({', '.join(details)})"
+    text = f"last run took {format_duration(provenance['wall_time_s'])} ({', '.join(details)})"
+    read = provenance.get("runs")
+    if read:
+        text += f"; the {len(read)} stored runs it read took {format_duration(training_seconds(read))} to train"
+    return text
 
 
 def total_text(outcomes: Sequence[Outcome], expected: Sequence[dict | None]) -> str:

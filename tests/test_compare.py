@@ -212,6 +212,13 @@ def test_the_expected_time_comes_from_the_committed_report(tmp_path, fake_kernel
         total.endswith("; 1 of their last runs took 75 s (1 had no timed previous report)")
 
 
+def test_the_expected_time_names_the_training_of_the_runs_a_report_read():
+    provenance = {"wall_time_s": 40.0, "started_at": "2026-01-02T00:00:00", "cpu": "Test CPU", "threads": 2,
+                  "runs": {"0" * 16: 1500.0, "1" * 16: 1500.0}}
+    assert reproduce.expected_text(provenance) == ("last run took 40 s (2026-01-02, Test CPU, 2 threads); "
+                                                   "the 2 stored runs it read took 50.0 min to train")
+
+
 def test_cli_store_alone_reports_beside_it_and_reports_alone_keeps_runs(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(reproduce_cli, "reproduce", lambda *args, **kwargs: calls.append(kwargs) or 0)

@@ -97,7 +97,7 @@ def test_committed_verdict_cell_shows_the_json(path):
 
 def copy_report(tmp_path, profile="smoke", notebook="01_architecture"):
     target = tmp_path / profile
-    target.mkdir()
+    target.mkdir(exist_ok=True)
     for path in (REPO / "reports" / profile).glob(f"{notebook}*"):
         shutil.copy(path, target / path.name)
     return target / f"{notebook}.json"
@@ -182,6 +182,20 @@ def test_notebook_report_writes_valid_json_with_provenance(report, tmp_path):
     if head.returncode == 0:
         assert prov["git_commit"] == head.stdout.strip() and isinstance(prov["git_dirty"], bool)
     assert oct(path.stat().st_mode & 0o777) != "0o600"  # readable like any file
+    assert prov["runs"] == {}  # this report read no stored run
+
+
+def test_a_report_lists_the_runs_it_read_with_their_training_time(report, monkeypatch):
+    from replication.engine import runs
+
+    stored = runs.Run(config=None, hash="0123456789abcdef", summary={"train_seconds": 90.04}, history=[])
+    runs.note_read(stored)
+    data = reports.load_report(report.write())
+    assert reports.validate_report(data) == []
+    assert data["provenance"]["runs"] == {"0123456789abcdef": 90.0}
+    assert report.provenance_table().loc["runs", "value"] == "1 run (training 90 s): 0123456789abcdef"
+    data["provenance"]["runs"] = {"not-a-run-id": 1.0}
+    assert reports.validate_report(data)  # a run id is 16 hex digits
 
 
 def test_default_output_is_build_not_reports(monkeypatch):
@@ -272,7 +286,12 @@ def test_render_index_rows_and_times(tmp_path):
         path = copy_report(tmp_path, profile=profile)
         report = reports.load_report(path)
         report["provenance"]["wall_time_s"] = seconds
+        report["provenance"]["runs"] = {"0" * 16: 600.0, "1" * 16: 1200.0}
         path.write_text(json.dumps(report))
+    second = copy_report(tmp_path, profile="cpu", notebook="02_relu_speedup")  # shares one run with 01
+    report = reports.load_report(second)
+    report["provenance"].update(wall_time_s=150.0, runs={"1" * 16: 1200.0, "2" * 16: None})
+    second.write_text(json.dumps(report))
     text = reports.write_index(tmp_path).read_text()
     assert text.index("## Profile `cpu`") < text.index("## Profile `smoke`")
     assert ("| `arch.params` The network has 60 million parameters | claim | 60 million (Fig. 2's layers: "
@@ -282,5 +301,7 @@ def test_render_index_rows_and_times(tmp_path):
     assert "- 3 checks of the package's construction: 3 reproduced." in text
     assert "- 1 erratum (a misprint of the paper, or a retelling's departure from it): 1 not reproduced." in text
     assert "(cpu/01_architecture.ipynb)" in text and "(smoke/01_architecture.ipynb)" in text
-    assert "| cpu | **total** | **2.5 min** |" in text and "| smoke | **total** | **12 s** |" in text
+    assert "| cpu | **total** | **5.0 min** | **3** | **30.0 min** |" in text  # a shared run counts once
+    assert "| smoke | **total** | **12 s** | **2** | **30.0 min** |" in text
+    assert "| cpu | 02_relu_speedup | 2.5 min | 2 | 20.0 min |" in text
     assert text.count("| reproduced |") == 10 and text.count("| not reproduced |") == 2

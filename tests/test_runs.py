@@ -57,6 +57,17 @@ def test_get_trains_stores_and_then_only_reads(isolated_store, monkeypatch):
     assert [r.hash for r in runs.all_runs()] == [run.hash]
 
 
+def test_get_lists_the_runs_it_returned_for_a_report(isolated_store):
+    runs.forget_runs_read()
+    first = runs.get(tiny(), progress=False)  # trained
+    assert runs.runs_read() == {first.hash: round(first.summary["train_seconds"], 1)}
+    second = runs.get(tiny(seed=1), progress=False)
+    runs.get(tiny(), progress=False)  # read back from the store: listed once
+    assert list(runs.runs_read()) == sorted([first.hash, second.hash])
+    runs.forget_runs_read()
+    assert runs.runs_read() == {}
+
+
 def test_summary_records_numbers_and_provenance(isolated_store):
     summary = runs.get(tiny(epochs=1), progress=False).summary
     for key in ("val_top1", "val_top5", "wall_seconds", "train_seconds", "precision", "torch", "hardware",

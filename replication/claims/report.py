@@ -96,6 +96,9 @@ CLAIMS_SCHEMA: dict = {
                 "threads": {"type": "integer", "minimum": 1},
                 "wall_time_s": _NULLABLE_NUMBER,
                 "parameters": {"type": "object", "required": ["profile", "seeds"]},
+                # the stored runs the report read: {run id: training seconds}
+                "runs": {"type": "object", "propertyNames": {"pattern": "^[0-9a-f]{16}$"},
+                         "additionalProperties": _NULLABLE_NUMBER},
             },
         },
     },
@@ -279,6 +282,20 @@ def hardware_text(provenance: Mapping[str, Any]) -> str:
     return f"{provenance.get('gpu') or provenance.get('cpu') or 'unknown'}, {provenance.get('threads')} threads"
 
 
+def training_seconds(read: Mapping[str, float | None]) -> float | None:
+    """The summed training time of the runs a report read (None when none recorded one)."""
+    known = [s for s in read.values() if s is not None]
+    return sum(known) if known else None
+
+
+def runs_text(read: Mapping[str, float | None]) -> str:
+    """'3 runs (training 1.2 h): 1cd42c1e37fd7240, ...' for a report's provenance table."""
+    if not read:
+        return "no stored runs"
+    return f"{len(read)} run{'s' if len(read) != 1 else ''} (training {format_duration(training_seconds(read))}): " \
+           + ", ".join(read)
+
+
 TALLY_TITLES = {"claim": ("paper claim", "paper claims"),
                 "check": ("check of the package's construction", "checks of the package's construction"),
                 "erratum": ("erratum (a misprint of the paper, or a retelling's departure from it)",
@@ -358,16 +375,26 @@ def render_index(reports_dir: Path) -> str:
         lines.append("")
     if by_profile:
         lines += ["## Time per notebook", "",
-                  "Wall time of each notebook's last execution, from its provenance.", "",
-                  "| Profile | Notebook | Wall time | Commit | Hardware |", "|---|---|---|---|---|"]
+                  "Wall time of each notebook's last execution, from its provenance, and the runs it read from the run",
+                  "store with the time their training took (a fresh store trains them first; runs shared between",
+                  "notebooks count once in the total).", "",
+                  "| Profile | Notebook | Wall time | Runs read | Their training | Commit | Hardware |",
+                  "|---|---|---|---|---|---|---|"]
         for profile in sorted(by_profile, key=_profile_key):
-            total = 0.0
+            total, every_run, recorded = 0.0, {}, False
             for report in by_profile[profile]:
                 prov = report["provenance"]
                 total += prov.get("wall_time_s") or 0.0
+                read = prov.get("runs")
+                every_run.update(read or {})
+                recorded = recorded or read is not None
+                count = "not recorded" if read is None else str(len(read))
+                training = format_duration(training_seconds(read or {}))
                 lines.append(f"| {profile} | {report['notebook']} | {format_duration(prov.get('wall_time_s'))} "
-                             f"| {_md(commit_text(prov))} | {_md(hardware_text(prov))} |")
-            lines.append(f"| {profile} | **total** | **{format_duration(total)}** | | |")
+                             f"| {count} | {training} | {_md(commit_text(prov))} | {_md(hardware_text(prov))} |")
+            count = f"**{len(every_run)}**" if recorded else "not recorded"
+            lines.append(f"| {profile} | **total** | **{format_duration(total)}** | {count} "
+                         f"| **{format_duration(training_seconds(every_run))}** | | |")
         lines.append("")
     if broken:
         lines += ["## Reports left out", "", "These files do not match the claims schema:", "", *broken, ""]

@@ -53,6 +53,26 @@ def checkpoint_path(config: TrainConfig) -> Path:
     return cache_dir() / config_hash(config) / "checkpoint.pt"
 
 
+# The runs this process asked ``get`` for, {run id: training seconds}: a report lists them in its
+# provenance, so that a reader sees which stored runs stand behind its numbers and what they cost.
+_RUNS_READ: dict[str, float | None] = {}
+
+
+def note_read(run: "Run") -> None:
+    """Add ``run`` to this process's list of runs read (``runs_read``)."""
+    seconds = run.summary.get("train_seconds")
+    _RUNS_READ[run.hash] = None if seconds is None else round(float(seconds), 1)
+
+
+def runs_read() -> dict[str, float | None]:
+    """{run id: training seconds} of every run ``get`` returned in this process since ``forget_runs_read``."""
+    return dict(sorted(_RUNS_READ.items()))
+
+
+def forget_runs_read() -> None:
+    _RUNS_READ.clear()
+
+
 class RunNotStoredError(LookupError):
     """The store is read-only and does not hold the requested run."""
 
@@ -211,6 +231,7 @@ def get(config: TrainConfig, progress: bool = True, device=None, scratch: bool =
     if run is not None:
         if progress:
             print(f"run {run.hash}: stored in {run.path}, not trained again")
+        note_read(run)
         return run
     if read_only() and not scratch:
         raise RunNotStoredError(
@@ -221,7 +242,9 @@ def get(config: TrainConfig, progress: bool = True, device=None, scratch: bool =
     result = train(config, checkpoint=checkpoint_path(config), progress=progress, device=device)
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: only rank 0 writes
         return Run(config, result.hash, result.summary, result.metrics, None, result.artifacts)
-    return Run.load(write(result, store))
+    run = Run.load(write(result, store))
+    note_read(run)
+    return run
 
 
 def write(result: TrainResult, store: Path | None = None) -> Path:
