@@ -196,6 +196,48 @@ def test_fc7_neighbours_share_the_class_where_pixel_neighbours_do_not(monkeypatc
     assert len(neighbours.plot_neighbours(runs[0], rows[:2], "pixels").axes) == 2 * 7
 
 
+def test_what_the_images_give_is_stored_beside_the_run_and_read_back_without_them(tmp_path, monkeypatch):
+    """A committed report re-executes without the dataset: the neighbours' numbers and the figure's
+    thumbnails are sealed records beside the run; a read-only store refuses to compute a missing one,
+    and a changed sheet is refused."""
+    from replication.engine import runs as run_store
+
+    rng = np.random.default_rng(4)
+    train, val = toy_split(rng, 20, "train"), toy_split(rng, 6, "val")
+    monkeypatch.setattr(neighbours, "images_of", lambda run: (train, val))
+    monkeypatch.setattr(neighbours, "_DISTANCES", {})
+    queries = figures.spread_queries(val.labels.numpy(), 8, 0)
+    found = figures.nearest_neighbours(np.eye(2)[val.labels.numpy()][queries], np.eye(2)[train.labels.numpy()], k=3)
+    run = fabricated(0, neighbour_queries=queries, neighbours=found.indices)
+    run.config = SimpleNamespace(**{f.name: getattr(run.config, f.name) for f in fields(run.config)})
+    run.config.crop, run.config.image_size = 10, 12
+    run.hash, run.path = "0123456789abcdef", tmp_path / "runs" / "0123456789abcdef"
+    monkeypatch.delenv("REPLICATION_STORE_READONLY", raising=False)
+    record = neighbours.neighbours_record(run)
+    rows = neighbours.figure_rows(run, count=2, seed=0)
+    figure = neighbours.plot_neighbours(run, rows, "fc7")
+    folder = tmp_path / "runs" / "neighbours"
+    assert sorted(p.name for p in folder.iterdir()) == ["0123456789abcdef.fig4.json", "0123456789abcdef.fig4.npz",
+                                                        "0123456789abcdef.json"]
+    assert record["numbers"]["fc7_agreement"] == 100.0 and len(figure.axes) == 2 * 4
+
+    def no_images(run):
+        raise AssertionError("the stored records were not used")
+
+    monkeypatch.setattr(neighbours, "images_of", no_images)
+    monkeypatch.setattr(neighbours, "_DISTANCES", {})
+    monkeypatch.setenv("REPLICATION_STORE_READONLY", "1")
+    assert neighbours.neighbours_record(run) == record
+    sheet = neighbours.figure_sheet(run, rows)
+    assert sheet["fc7"].shape == (2, 3, neighbours.SHEET_SIZE, neighbours.SHEET_SIZE, 3)
+    assert sheet["fc7"].dtype == np.uint8
+    with pytest.raises(run_store.RunNotStoredError, match="0123456789abcdef.fig4.json"):
+        neighbours.figure_sheet(run, [0, 1, 2])  # other rows: not stored, and not computed here
+    (folder / "0123456789abcdef.fig4.npz").write_bytes(b"changed")
+    with pytest.raises(run_store.StoreError, match="sha256"):
+        neighbours.figure_sheet(run, rows)
+
+
 # ---------------------------------------------------------------------------
 # Notebook 11: the departures' configs and claims
 # ---------------------------------------------------------------------------

@@ -15,11 +15,20 @@ training images in *pixel* space (Euclidean distance of the centre crops the net
 numbers per seed: how often the six FC7 neighbours share the query's class against the six pixel
 neighbours (paired by seed), and where the FC7 neighbours rank among all training images by pixel
 distance to their query (0%: the closest in pixels; a random training image: 50%).
+
+Both need the images, which a clone of the repository does not have. So what this notebook derives
+from them is stored beside the run, like a run (``neighbours_record``: ``<store>/neighbours/<run
+id>.json``, the numbers and the labels of every query's neighbours; ``figure_sheet``:
+``<run id>.fig4.npz`` and its sealed ``.json``, the thumbnails of the queries drawn), and a committed
+report re-executes from them without the dataset.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,7 +39,9 @@ from replication import claims
 from replication.claims import Claim, register
 from replication.data.augment import ten_crop_offsets
 from replication.data.splits import load_data
-from replication.engine import figures
+from replication.engine import figures, runs as run_store
+from replication.experiments import baselines
+from replication.paths import atomic_file, atomic_write_text
 from replication.experiments.paired import (IMAGENET, Arms, Measured, available, fetch_arms, plan_arms, recipe,
                                            scale)
 
@@ -176,12 +187,105 @@ def neighbour_numbers(run, distances: np.ndarray, train_labels, val_labels) -> d
 
 
 def numbers_of(runs: Sequence) -> list[dict]:
-    """``neighbour_numbers`` of each net."""
-    out = []
-    for run in runs:
+    """``neighbour_numbers`` of each net, from its stored record (``neighbours_record``)."""
+    return [neighbours_record(run)["numbers"] for run in runs]
+
+
+# ---------------------------------------------------------------------------
+# What the images give, stored beside the run
+# ---------------------------------------------------------------------------
+
+RECORD_VERSION = 1   # bump when what a record holds or how it is computed changes
+SHEET_SIZE = 64      # px: the thumbnails of a stored Fig. 4 sheet (the paper's Fig. 4 shows them smaller)
+
+
+def record_path(run, suffix: str) -> Path | None:
+    """``<store>/neighbours/<run id><suffix>`` beside the store that holds ``run`` (None for a run
+    that is not stored: its records are computed and not kept)."""
+    if getattr(run, "path", None) is None:
+        return None
+    return Path(run.path).parent / "neighbours" / f"{run.hash}{suffix}"
+
+
+def stored_or_computed(run, suffix: str, wanted: Mapping[str, Any], compute: Callable[[], dict]) -> dict:
+    """The sealed record ``<run id><suffix>`` when it is stored and matches ``wanted`` (and this
+    module's RECORD_VERSION); else ``compute()``d from the images and stored. A project store that is
+    read-only (``REPLICATION_STORE_READONLY``, CI) refuses to compute it, naming the file to commit."""
+    path = record_path(run, suffix)
+    head = {"version": RECORD_VERSION, "run": run.hash, **wanted}
+    if path is not None and path.is_file():
+        record = baselines.read_record(path)
+        if all(record.get(key) == value for key, value in head.items()):
+            return record
+    if path is not None and run_store.read_only() and path.parent.parent.resolve() != \
+            run_store.scratch_store_dir().resolve():
+        raise run_store.RunNotStoredError(
+            f"{path} (what notebook 10 derives from run {run.hash}'s images) is missing or out of date, and "
+            "REPLICATION_STORE_READONLY=1 forbids computing it here; execute notebook 10 with the dataset "
+            f"(`python -m replication data prepare {run.config.dataset}`) and commit {path.parent}/")
+    record = baselines.seal({**head, **compute()})
+    if path is not None:
+        atomic_write_text(path, json.dumps(record, sort_keys=True, allow_nan=False) + "\n")
+    return record
+
+
+def neighbours_record(run) -> dict:
+    """A baseline net's neighbours in both spaces: ``numbers`` (``neighbour_numbers``), its queries'
+    labels, the pixel neighbours of every query, both neighbour sets' labels and the class names."""
+    def compute() -> dict:
         train, val = images_of(run)
-        out.append(neighbour_numbers(run, distances_of(run), train.labels.numpy(), val.labels.numpy()))
-    return out
+        distances = distances_of(run)
+        train_labels = train.labels.numpy()
+        queries, fc7 = run.artifact("neighbour_queries"), run.artifact("neighbours")
+        pixels = pixel_neighbours(distances, fc7.shape[1])
+        return {"numbers": neighbour_numbers(run, distances, train_labels, val.labels.numpy()),
+                "query_labels": val.labels.numpy()[queries].tolist(), "pixel_neighbours": pixels.tolist(),
+                "fc7_labels": train_labels[fc7].tolist(), "pixel_labels": train_labels[pixels].tolist(),
+                "class_names": list(train.class_names)}
+
+    return stored_or_computed(run, ".json", {}, compute)
+
+
+def thumbnails(images, size: int = SHEET_SIZE) -> np.ndarray:
+    """uint8 [n, H, W, 3] images as uint8 [n, size, size, 3] (antialiased bilinear)."""
+    batch = torch.as_tensor(np.asarray(images)).permute(0, 3, 1, 2).to(torch.float32)
+    small = torch.nn.functional.interpolate(batch, size=(size, size), mode="bilinear", antialias=True,
+                                            align_corners=False)
+    return small.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def figure_sheet(run, rows: Sequence[int]) -> dict[str, np.ndarray]:
+    """The thumbnails Fig. 4 draws for ``rows`` (positions in the run's stored queries): ``queries``
+    [R, s, s, 3], and ``fc7`` and ``pixels`` [R, k, s, s, 3], the neighbours in each space, nearest
+    first; stored as ``<run id>.fig4.npz`` with a sealed ``.fig4.json`` holding its sha256."""
+    rows = [int(r) for r in rows]
+    path = record_path(run, ".fig4.npz")
+    arrays: dict[str, np.ndarray] = {}
+
+    def compute() -> dict:
+        train, val = images_of(run)
+        queries, fc7 = run.artifact("neighbour_queries"), run.artifact("neighbours")
+        pixels = pixel_neighbours(distances_of(run), fc7.shape[1])
+        neighbour_thumbs = lambda found: thumbnails(train.images[torch.from_numpy(found[rows].ravel())]) \
+            .reshape(len(rows), found.shape[1], SHEET_SIZE, SHEET_SIZE, 3)  # noqa: E731
+        arrays.update(queries=thumbnails(val.images[torch.from_numpy(queries[rows])]),
+                      fc7=neighbour_thumbs(fc7), pixels=neighbour_thumbs(pixels))
+        if path is None:
+            return {}
+        with atomic_file(path) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez_compressed(handle, **arrays)
+        return {"file": path.name, "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+    record = stored_or_computed(run, ".fig4.json", {"rows": rows, "size": SHEET_SIZE}, compute)
+    if arrays:
+        return arrays
+    if hashlib.sha256(path.read_bytes()).hexdigest() != record["file_sha256"]:
+        raise run_store.StoreError(f"{path} is not the sheet that was stored (its sha256 does not match the one in "
+                                   f"{path.with_suffix('.json').name}); restore it from git, or delete both to "
+                                   "compute them again from the dataset")
+    with np.load(path, allow_pickle=False) as stored:
+        return {name: stored[name] for name in ("queries", "fc7", "pixels")}
 
 
 def claims_of(got: Mapping[str, Arms], params: Mapping[str, Any]) -> dict[str, dict]:
@@ -221,27 +325,28 @@ def numbers_table(arms: Arms) -> pd.DataFrame:
 def figure_rows(run, count: int = 6, seed: int = 0) -> np.ndarray:
     """Positions (in the run's stored queries) of ``count`` queries for the figure, spread over the
     classes by ``seed`` (``figures.spread_queries``), not the first rows."""
-    queries = run.artifact("neighbour_queries")
-    return figures.spread_queries(images_of(run)[1].labels.numpy()[queries], count, seed)
+    return figures.spread_queries(np.asarray(neighbours_record(run)["query_labels"]), count, seed)
 
 
 def plot_neighbours(run, rows: Sequence[int], space: str = "fc7"):
     """Fig. 4: each chosen query (left column) and its nearest training images, nearest first, in
-    FC7 space (the run's stored neighbours) or in pixel space (``space="pixels"``). A neighbour's frame is green when it has the query's class, red otherwise."""
-    train, val = images_of(run)
-    queries, fc7 = run.artifact("neighbour_queries"), run.artifact("neighbours")
-    k = fc7.shape[1]
-    found = fc7 if space == "fc7" else pixel_neighbours(distances_of(run), k)
-    names = train.class_names
+    FC7 space (the run's stored neighbours) or in pixel space (``space="pixels"``), drawn from the
+    stored sheet (``figure_sheet``). A neighbour's frame is green when it has the query's class, red
+    otherwise."""
+    if space not in ("fc7", "pixels"):
+        raise ValueError(f"space {space!r}: 'fc7' or 'pixels'")
+    record, sheet = neighbours_record(run), figure_sheet(run, rows)
+    names, labels = record["class_names"], np.asarray(record["fc7_labels" if space == "fc7" else "pixel_labels"])
+    k = labels.shape[1]
     figure = Figure(figsize=(1.3 * (k + 1), 1.45 * len(rows) + 0.4), layout="constrained")
     axes = figure.subplots(len(rows), k + 1, squeeze=False)
     for line, row in enumerate(rows):
-        query_label = int(val.labels[queries[row]])
-        cells = [(val.images[queries[row]], query_label, "query")] + [
-            (train.images[j], int(train.labels[j]), None) for j in found[row]]
+        query_label = int(record["query_labels"][row])
+        cells = [(sheet["queries"][line], query_label, "query")] + [
+            (sheet[space][line, j], int(labels[row, j]), None) for j in range(k)]
         for column, (image, label, what) in enumerate(cells):
             ax = axes[line, column]
-            ax.imshow(np.asarray(image))
+            ax.imshow(image)
             ax.set_xticks([]), ax.set_yticks([])
             colour = "black" if what else ("tab:green" if label == query_label else "tab:red")
             for spine in ax.spines.values():
