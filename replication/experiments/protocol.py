@@ -208,11 +208,13 @@ SMOKE_NETTE = replace(CPU_NETTE, label="Imagenette (committed sample, 112 px cro
 # CIFAR-10 with Section 3.3's net, cuda-convnet's layers-conv-local files (the 11pct one with LRN):
 # 24 px crops of the 32 px images and flips, no PCA lighting, the files' Gaussian init on raw
 # mean-subtracted pixels, as the paper's CIFAR-10 numbers were obtained; 500 a class held out.
+# channels_last: a training step of this net took about a fifth less time than with contiguous
+# tensors on an AVX-512 EPYC (fp32, one thread, interleaved repeats); its runs are not yet stored.
 CPU_CIFAR = Recipe(
     "cifar", "cifar10-jpeg", "CIFAR-10 (JPEG copy, 24 px crops of 32 px)", 10, "mirror", 32, 24,
     width=1.0, epochs=30, lr_drop_epochs=(15, 24), lr=0.001, holdout_per_class=500, train_eval_images=5000,
     tuning_grid=({"lr": 0.0005}, {"lr": 0.001}, {"lr": 0.002}),
-    arch="conv_local", lighting_std=0.0, init="model", input_scale=1.0, channels_last=False,
+    arch="conv_local", lighting_std=0.0, init="model", input_scale=1.0, channels_last=True,
 )
 SMOKE_CIFAR = replace(CPU_CIFAR, label="CIFAR-10 (committed sample, 24 px crops)", data_variant="sample",
                       epochs=3, lr_drop_epochs=(1, 2), holdout_per_class=5, train_eval_images=100,
