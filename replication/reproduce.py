@@ -334,8 +334,13 @@ def reproduce(profile: str = "cpu", only: Sequence[str] | None = None, overrides
     for number, notebook in enumerate(notebooks, start=1):
         previous = last_run(committed_dir, profile, notebook.stem)
         expected.append(previous)
-        log(f"[{number}/{len(notebooks)}] {notebook.stem} (profile {profile}; {expected_text(previous, params)}) ...")
-        outcome = execute(notebook, profile, params, Path(reports_dir), Path(build_dir), cell_timeout, environment)
+        # a notebook whose claim needs more nets gets more seeds, unless -p seeds named them
+        these = params if any(name == "seeds" for name, _ in overrides) else \
+            profiles.notebook_parameters(params, notebook.stem)
+        more = f"; seeds {these['seeds']}, the least its claim needs" if these["seeds"] != params["seeds"] else ""
+        log(f"[{number}/{len(notebooks)}] {notebook.stem} (profile {profile}{more}; "
+            f"{expected_text(previous, these)}) ...")
+        outcome = execute(notebook, profile, these, Path(reports_dir), Path(build_dir), cell_timeout, environment)
         state = "ok" if outcome.ok else "FAILED"
         log(f"[{number}/{len(notebooks)}] {notebook.stem} {state} in {outcome.seconds:.0f} s: {outcome.message}")
         outcomes.append(outcome)

@@ -294,3 +294,25 @@ def test_a_real_kernel_gets_the_store_and_publishes_aside(tmp_path, monkeypatch)
     report = json.loads((tmp_path / "fresh-reports" / "smoke" / "00_probe.json").read_text())
     assert report["claims"][0]["note"] == f"{fresh.resolve()}|{fresh.resolve() / '.cache'}"
     assert not (tmp_path / "reports").exists()
+
+
+def test_reproduce_runs_the_kernels_notebook_at_five_seeds_unless_told_otherwise(tmp_path, monkeypatch):
+    """Fig. 3's rule needs five nets: `reproduce --profile cpu` gives notebook 09 five seeds, the others
+    the profile's three, and `-p seeds` wins over both."""
+    executed = {}
+
+    def execute(notebook, profile, parameters, *args, **kwargs):
+        executed[notebook.stem] = parameters["seeds"]
+        return reproduce.Outcome(notebook.stem, True, 0.0, "ok")
+
+    monkeypatch.setattr(reproduce, "execute", execute)
+    monkeypatch.setattr(reproduce, "kernel_problem", lambda: None)
+    notebooks = fixture_notebooks(tmp_path / "notebooks", "05_overlapping_pooling", "09_kernels")
+    lines = []
+    assert reproduce.reproduce("cpu", notebooks_dir=notebooks, reports_dir=tmp_path / "out",
+                               build_dir=tmp_path / "build", committed_dir=tmp_path / "none", log=lines.append) == 0
+    assert executed == {"05_overlapping_pooling": [0, 1, 2], "09_kernels": [0, 1, 2, 3, 4]}
+    assert any("09_kernels (profile cpu; seeds [0, 1, 2, 3, 4], the least its claim needs;" in line for line in lines)
+    reproduce.reproduce("cpu", overrides=[("seeds", "[0, 1]")], notebooks_dir=notebooks, reports_dir=tmp_path / "out",
+                        build_dir=tmp_path / "build", committed_dir=tmp_path / "none", log=lines.append)
+    assert executed == {"05_overlapping_pooling": [0, 1], "09_kernels": [0, 1]}

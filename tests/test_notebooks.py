@@ -138,6 +138,15 @@ def test_your_images_and_a_preset_are_checked(tmp_path):
             profiles.validate_parameters(**{**GOOD, name: value})
 
 
+def test_a_notebook_that_needs_five_nets_gets_five_seeds_except_at_smoke():
+    cpu = profiles.load_profile("cpu")
+    assert profiles.notebook_parameters(cpu, "09_kernels")["seeds"] == [0, 1, 2, 3, 4]
+    assert profiles.notebook_parameters({**cpu, "seeds": [2, 7]}, "09_kernels")["seeds"] == [2, 7, 8, 9, 10]
+    assert profiles.notebook_parameters(cpu, "05_overlapping_pooling") == cpu
+    smoke = profiles.load_profile("smoke")
+    assert profiles.notebook_parameters(smoke, "09_kernels") == smoke
+
+
 @pytest.mark.parametrize("text, seeds", [("[0, 1, 2]", [0, 1, 2]), ("0, 1", [0, 1]), ("3", [3])])
 def test_seeds_given_as_text_are_read_as_a_list(text, seeds):
     """README's `papermill ... -p seeds "[0, 1, 2]"` passes the list as text: it is read, not rejected."""

@@ -72,7 +72,7 @@ def test_committed_report_is_consistent(path):
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_committed_report_ran_with_its_profile(path):
     report = reports.load_report(path)
-    expected = profiles.load_profile(path.parent.name)
+    expected = profiles.notebook_parameters(profiles.load_profile(path.parent.name), path.stem)
     recorded = dict(report["provenance"]["parameters"])
     for name in profiles.DATA_PARAMETERS:  # the profile's own data: no folder of images, no preset
         value = recorded.pop(name, None)
