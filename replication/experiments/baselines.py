@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from replication.engine import evaluate, runs
 from replication.engine.config import TrainConfig
@@ -201,13 +202,15 @@ class PatchEncoder:
     centroids: torch.Tensor  # [K, D] in the whitened space
 
     @torch.no_grad()
-    def encode(self, images_uint8_nhwc: torch.Tensor, batch_size: int = 200) -> torch.Tensor:
+    def encode(self, images_uint8_nhwc: torch.Tensor, batch_size: int = 200, progress: str | None = None) -> torch.Tensor:
         """Every patch of every image (stride 1) normalised, whitened and triangle-coded against the
-        centroids, then summed over the four quadrants of the map: [N, 4K]. Two GEMMs per batch."""
+        centroids, then summed over the four quadrants of the map: [N, 4K]. Two GEMMs per batch.
+        ``progress``: a progress bar's label (None: no bar)."""
         p = self.patch
         c_sq = (self.centroids ** 2).sum(1)
         out = []
-        for start in range(0, len(images_uint8_nhwc), batch_size):
+        starts = range(0, len(images_uint8_nhwc), batch_size)
+        for start in tqdm(starts, desc=progress, unit="batch", disable=progress is None, leave=False):
             x = images_uint8_nhwc[start:start + batch_size].permute(0, 3, 1, 2).float()
             n, _, height, width = x.shape
             h, w = height - p + 1, width - p + 1
@@ -246,17 +249,18 @@ def load_images(config: BaselineConfig):
     return train_split, val_split
 
 
-def run(config: BaselineConfig) -> dict:
-    """Train and evaluate one baseline; returns its JSON-ready record."""
+def run(config: BaselineConfig, progress: bool = False) -> dict:
+    """Train and evaluate one baseline; returns its JSON-ready record. ``progress``: bars over the
+    k-means encoding (the long part: every 6x6 patch of every image)."""
     previous = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
-        return _run(config)
+        return _run(config, progress)
     finally:
         torch.set_num_threads(previous)
 
 
-def _run(config: BaselineConfig) -> dict:
+def _run(config: BaselineConfig, progress: bool = False) -> dict:
     began = time.perf_counter()
     train_split, val_split = load_images(config)
     classes = len(train_split.classes)
@@ -275,7 +279,8 @@ def _run(config: BaselineConfig) -> dict:
         feature_dim = mean.shape[1]
     else:
         encoder = fit_patch_encoder(train_x, config)
-        train_features, val_features = encoder.encode(train_x), encoder.encode(val_x)
+        train_features = encoder.encode(train_x, progress="k-means features, training images" if progress else None)
+        val_features = encoder.encode(val_x, progress="k-means features, validation images" if progress else None)
         mu, sd = train_features.mean(0, keepdim=True), train_features.std(0, keepdim=True) + 1e-3
         train_features, val_features = (train_features - mu) / sd, (val_features - mu) / sd
         transform = None
@@ -323,9 +328,9 @@ def read_record(path: Path) -> dict:
     return record
 
 
-def get(config: BaselineConfig, scratch: bool = False, store: Path | None = None) -> dict:
+def get(config: BaselineConfig, scratch: bool = False, store: Path | None = None, progress: bool = False) -> dict:
     """The stored record of ``config``, computing and storing it first when missing (in ``store``, or
-    the run store; ``scratch``: the uncommitted scratch store)."""
+    the run store; ``scratch``: the uncommitted scratch store; ``progress``: bars while computing)."""
     path = record_path(config, scratch, store)
     if path.is_file():
         try:
@@ -338,6 +343,6 @@ def get(config: BaselineConfig, scratch: bool = False, store: Path | None = None
         raise BaselineNotStoredError(
             f"baseline {config.kind} {config.hash} is not in {path.parent} and REPLICATION_STORE_READONLY=1 "
             f"forbids computing it here; run `python -m replication.experiments --profile cpu --only 04` and commit {path}")
-    record = seal(run(config))
+    record = seal(run(config, progress))
     atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True, allow_nan=False) + "\n")
     return record

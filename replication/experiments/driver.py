@@ -80,7 +80,7 @@ def train_classical(params: Mapping[str, Any], list_only: bool = False, git_comm
               f"({config.hash})", flush=True)
         if list_only or path.is_file():
             continue
-        record = baselines.get(config, scratch=scratch)
+        record = baselines.get(config, scratch=scratch, progress=True)
         print(f"    top-1 {pct(record['val_top1']):.1f}%  top-5 {pct(record['val_top5']):.1f}%  "
               f"{record['seconds']:.0f} s -> {path}", flush=True)
         if git_commit and not scratch:
