@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: in a kernel without ipywidgets it warns on stderr at import
 
 from replication.engine import evaluate, runs
 from replication.engine.config import TrainConfig
