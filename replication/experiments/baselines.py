@@ -32,6 +32,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -328,21 +329,32 @@ def read_record(path: Path) -> dict:
     return record
 
 
+def stored_record(path: Path, compute: Callable[[], dict], refusal: Exception | None = None,
+                  current: Callable[[dict], bool] = lambda record: True) -> dict:
+    """The sealed record at ``path`` when it is there (and ``current``); else ``compute()``, sealed and
+    written atomically. ``refusal``: raised instead of computing (a read-only store). The store's
+    derived records share this: classical baselines here, notebook 07's PCA, notebook 10's neighbours."""
+    if path.is_file():
+        record = read_record(path)
+        if current(record):
+            return record
+    if refusal is not None:
+        raise refusal
+    record = seal(compute())
+    atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True, allow_nan=False) + "\n")
+    return record
+
+
 def get(config: BaselineConfig, scratch: bool = False, store: Path | None = None, progress: bool = False) -> dict:
     """The stored record of ``config``, computing and storing it first when missing (in ``store``, or
     the run store; ``scratch``: the uncommitted scratch store; ``progress``: bars while computing)."""
     path = record_path(config, scratch, store)
-    if path.is_file():
+    if scratch and path.is_file():
         try:
             return read_record(path)
         except runs.StoreError:
-            if not scratch:
-                raise
             path.unlink()  # the scratch store's records are throw-away: compute it again
-    if runs.read_only() and not scratch:
-        raise BaselineNotStoredError(
-            f"baseline {config.kind} {config.hash} is not in {path.parent} and REPLICATION_STORE_READONLY=1 "
-            f"forbids computing it here; run `python -m replication.experiments --profile cpu --only 04` and commit {path}")
-    record = seal(run(config, progress))
-    atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True, allow_nan=False) + "\n")
-    return record
+    refusal = None if scratch or not runs.read_only() else BaselineNotStoredError(
+        f"baseline {config.kind} {config.hash} is not in {path.parent} and REPLICATION_STORE_READONLY=1 "
+        f"forbids computing it here; run `python -m replication.experiments --profile cpu --only 04` and commit {path}")
+    return stored_record(path, lambda: run(config, progress), refusal)

@@ -16,7 +16,6 @@ the runs so a report re-executes without images) and a few images under lighting
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -34,7 +33,6 @@ from replication.experiments import baselines
 from replication.experiments.paired import (IMAGENET, Arms, Measured, measure_datasets, paired_claim, plan_datasets,
                                             recipe)
 from replication.experiments.protocol import NETTE
-from replication.paths import atomic_write_text
 
 NOTEBOOK = "07_pca_lighting"
 ARM = "no_lighting"
@@ -106,15 +104,10 @@ def pca_record(params: Mapping[str, Any]) -> dict:
     scratch = params["profile"] == "smoke"
     key = pca_key(config)
     path = pca_path(key, scratch)
-    if path.is_file():
-        return baselines.read_record(path)
-    if runs.read_only() and not scratch:
-        raise runs.RunNotStoredError(
-            f"the RGB PCA of {config.dataset} is not in {path.parent} and REPLICATION_STORE_READONLY=1 forbids "
-            f"computing it here; execute notebook 07 at profile {params['profile']} with the dataset and commit {path}")
-    record = baselines.seal({**key, **compute_pca(config)})
-    atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True, allow_nan=False) + "\n")
-    return record
+    refusal = None if scratch or not runs.read_only() else runs.RunNotStoredError(
+        f"the RGB PCA of {config.dataset} is not in {path.parent} and REPLICATION_STORE_READONLY=1 forbids "
+        f"computing it here; execute notebook 07 at profile {params['profile']} with the dataset and commit {path}")
+    return baselines.stored_record(path, lambda: {**key, **compute_pca(config)}, refusal)
 
 
 def eigen(record: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:

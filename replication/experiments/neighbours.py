@@ -26,7 +26,6 @@ report re-executes from them without the dataset.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -41,7 +40,7 @@ from replication.data.augment import ten_crop_offsets
 from replication.data.splits import load_data
 from replication.engine import figures, runs as run_store
 from replication.experiments import baselines
-from replication.paths import atomic_file, atomic_write_text
+from replication.paths import atomic_file
 from replication.experiments.paired import (IMAGENET, Arms, Measured, available, fetch_arms, plan_arms, recipe,
                                            scale)
 
@@ -209,24 +208,21 @@ def record_path(run, suffix: str) -> Path | None:
 
 def stored_or_computed(run, suffix: str, wanted: Mapping[str, Any], compute: Callable[[], dict]) -> dict:
     """The sealed record ``<run id><suffix>`` when it is stored and matches ``wanted`` (and this
-    module's RECORD_VERSION); else ``compute()``d from the images and stored. A project store that is
-    read-only (``REPLICATION_STORE_READONLY``, CI) refuses to compute it, naming the file to commit."""
+    module's RECORD_VERSION); else ``compute()``d from the images and stored (``baselines.stored_record``).
+    A project store that is read-only (``REPLICATION_STORE_READONLY``, CI) refuses to compute it,
+    naming the file to commit."""
     path = record_path(run, suffix)
     head = {"version": RECORD_VERSION, "run": run.hash, **wanted}
-    if path is not None and path.is_file():
-        record = baselines.read_record(path)
-        if all(record.get(key) == value for key, value in head.items()):
-            return record
-    if path is not None and run_store.read_only() and path.parent.parent.resolve() != \
-            run_store.scratch_store_dir().resolve():
-        raise run_store.RunNotStoredError(
+    if path is None:  # a run that is not stored: computed, not kept
+        return baselines.seal({**head, **compute()})
+    refusal = None
+    if run_store.read_only() and path.parent.parent.resolve() != run_store.scratch_store_dir().resolve():
+        refusal = run_store.RunNotStoredError(
             f"{path} (what notebook 10 derives from run {run.hash}'s images) is missing or out of date, and "
             "REPLICATION_STORE_READONLY=1 forbids computing it here; execute notebook 10 with the dataset "
             f"(`python -m replication data prepare {run.config.dataset}`) and commit {path.parent}/")
-    record = baselines.seal({**head, **compute()})
-    if path is not None:
-        atomic_write_text(path, json.dumps(record, sort_keys=True, allow_nan=False) + "\n")
-    return record
+    return baselines.stored_record(path, lambda: {**head, **compute()}, refusal,
+                                   current=lambda record: all(record.get(k) == v for k, v in head.items()))
 
 
 def neighbours_record(run) -> dict:
@@ -265,7 +261,7 @@ def figure_sheet(run, rows: Sequence[int]) -> dict[str, np.ndarray]:
     def compute() -> dict:
         train, val = images_of(run)
         queries, fc7 = run.artifact("neighbour_queries"), run.artifact("neighbours")
-        pixels = pixel_neighbours(distances_of(run), fc7.shape[1])
+        pixels = np.asarray(neighbours_record(run)["pixel_neighbours"])
         neighbour_thumbs = lambda found: thumbnails(train.images[torch.from_numpy(found[rows].ravel())]) \
             .reshape(len(rows), found.shape[1], SHEET_SIZE, SHEET_SIZE, 3)  # noqa: E731
         arrays.update(queries=thumbnails(val.images[torch.from_numpy(queries[rows])]),
