@@ -17,7 +17,7 @@ STORE         ?=
 REPORTS       ?= $(if $(STORE),$(STORE)-reports,)
 SEEDS         ?=
 
-.PHONY: help venv test reproduce smoke site bench data protocol clean-venv
+.PHONY: help venv test reproduce smoke site bench cost data protocol clean-venv
 
 help:
 	@echo "make reproduce [PROFILE=cpu|smoke|paper] [ONLY='01 02']  execute notebooks into reports/PROFILE/"
@@ -27,6 +27,7 @@ help:
 	@echo "make test                                              unit tests + nbval over reports/"
 	@echo "make site                                             the reports as a web page: open site/index.html"
 	@echo "make bench                                             speed comparison (python -m replication bench)"
+	@echo "make cost                                              what a cpu protocol run costs on this CPU, native and AVX2 (notebook 00)"
 	@echo "make data                                              extract and cache the three mirrored datasets"
 	@echo "make protocol [COMMIT=--git-commit]                    train the paired protocol's cpu runs (hours; resumable)"
 
@@ -54,6 +55,13 @@ site: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m replication bench
+
+# What one run of each cpu recipe costs on this CPU: natively, and pinned to AVX2 kernels (what a CPU
+# without AVX-512 pays). Records go to benchmarks/protocol/ (commit them); notebook 00 shows them.
+# Time it while nothing else trains.
+cost: $(STAMP)
+	$(PY) -m replication bench --only protocol --record-dir benchmarks/protocol
+	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 $(PY) -m replication bench --only protocol --record-dir benchmarks/protocol
 
 data: $(STAMP)
 	$(PY) -m replication data prepare cifar10-jpeg tiny-imagenet-200 imagenette2-128

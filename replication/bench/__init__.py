@@ -4,6 +4,7 @@
              timing machinery the other parts share (model-only setting, interleaved rounds)
   paper      part 2: the paper's AlexNet at 227 px, FLOP count and the CPU's fp32 peak
   datapath   part 3: the decode-once cache build and batch augmentation against torchvision
+  protocol   part 4: what one run of each protocol recipe costs on this CPU (``make cost``; notebook 00)
 
 The public names are re-exported here, so `from replication import bench; bench.forward_flops(...)`
 reads as it did when this was one module.

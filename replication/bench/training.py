@@ -21,7 +21,7 @@ from replication.engine.config import TrainConfig
 from replication.engine.optim import PaperSGD
 from replication.engine.trainer import Trainer, autocast
 
-SECTIONS = ("fig1", "tiny", "imagenette", "paper", "data")
+SECTIONS = ("fig1", "tiny", "imagenette", "paper", "data", "protocol")
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Training and data-path speed on this machine: the engine against the plain PyTorch recipe.
 
-Four parts, each timed in one process with its settings interleaved in rounds,
+Five parts, each timed in one process with its settings interleaved in rounds,
 so that load from other users of a shared machine falls on all settings alike
 and cancels in their ratios:
 
@@ -38,6 +38,12 @@ and cancels in their ratios:
    lighting, mean subtraction) on whole uint8 batches against the torchvision
    transforms path (PIL, per image, then collated), both in this process.
 
+4. ``protocol``: what one run of each protocol recipe (``--profile``, default ``cpu``) costs on this
+   CPU, in fp32 and bf16 at the recipe's thread count: its training step exactly as the trainer runs
+   it, and its per-epoch evaluation, on random images of the recipe's shape
+   (``replication.bench.protocol``). ``--record-dir benchmarks/protocol`` keeps the record for
+   notebook 00; ``make cost`` measures it natively and again pinned to AVX2 kernels.
+
 ``--quick`` shortens everything (under two minutes on the project's 2-core
 CPU); the numbers then carry more noise but the table has the same rows.
 """
@@ -53,7 +59,9 @@ import torch
 
 from replication.bench.datapath import data_path
 from replication.bench.paper import paper_throughput
+from replication.bench import protocol as protocol_cost
 from replication.bench.training import FAMILIES, SECTIONS, auto_threads, compare_family, load_average
+from replication.profiles import cpu_kernels
 from replication.provenance import bf16_is_native, cpu_model
 
 
@@ -63,8 +71,9 @@ from replication.provenance import bf16_is_native, cpu_model
 
 
 def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--only", default=",".join(SECTIONS),
-                        help=f"comma-separated parts to run, of {', '.join(SECTIONS)} (default: all)")
+    parser.add_argument("--only", default=",".join(s for s in SECTIONS if s != "protocol"),
+                        help=f"comma-separated parts to run, of {', '.join(SECTIONS)} (default: all but protocol, "
+                             "which `make cost` runs)")
     parser.add_argument("--dataset", default="mirrors",
                         help="'mirrors' (each family's own dataset) or 'synthetic' (random images of the same "
                              "shapes; no mirror needed) (default: mirrors)")
@@ -95,6 +104,11 @@ def cli_add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"load average, at least 1, at most os.cpu_count() = {os.cpu_count()}: measured here, "
                              f"2 threads ran the Fig. 1 net at 0.44x the speed of 1 while another process held a core)")
     parser.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    parser.add_argument("--profile", default="cpu",
+                        help="the protocol part: whose recipes to time (default: cpu, the committed reports')")
+    parser.add_argument("--record-dir", metavar="DIR", default=None,
+                        help="the protocol part: write its record (named after the CPU, its kernels and the "
+                             "threads) into DIR; notebook 00 reads benchmarks/protocol (default: not written)")
     parser.add_argument("--json", metavar="FILE", default=None, help="also write the results as JSON (default: no)")
 
 
@@ -132,6 +146,15 @@ def cli_main(args: argparse.Namespace) -> int:
         record["paper"] = paper_throughput(args)
     if "data" in wanted:
         record["data"] = data_path(args)
+    if "protocol" in wanted:
+        steps, warmup, rounds = (2, 1, 1) if args.quick else (12, 2, 3)
+        print(f"\n[protocol] one run of each {args.profile} recipe on this CPU ({cpu_kernels()} "
+              f"kernels, {torch.backends.cpu.get_cpu_capability()}); load average {load_average()}", flush=True)
+        cost = protocol_cost.measure(args.profile, steps=steps, warmup=warmup, rounds=rounds,
+                                     threads=args.threads)
+        record["protocol"] = cost
+        if args.record_dir:
+            print(f"[protocol] record written to {protocol_cost.save(cost, args.record_dir)}")
     if comparisons:
         print(f"\nsummary: engine vs plain PyTorch recipe ({precision}, "
               f"{'channels_last' if channels_last else 'NCHW'}; plain = fp32 NCHW)")

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from replication import claims
+from replication.bench import protocol as bench_protocol
 from replication.claims import CHECK, Claim, register
 from replication.experiments.paired import Measured, fetch, pct
 from replication.experiments.protocol import Recipe, recipes_for, stopping_check
@@ -206,6 +207,16 @@ def cost_table(got: Mapping[str, list]) -> pd.DataFrame:
                      "s / epoch (median)": f"{float(np.median(seconds)):.0f}" if seconds else "—",
                      "machine": describe_machines([r.summary.get("hardware") for r in items])})
     return pd.DataFrame(rows).set_index("runs")
+
+
+def cpu_cost_table(got: Mapping[str, list], params: Mapping[str, Any]) -> pd.DataFrame:
+    """What one baseline run of each ``cpu`` recipe costs on every CPU measured so far (the records of
+    ``make cost`` in benchmarks/protocol), beside the stored baselines trained on that machine (only
+    at the cpu profile: the smoke runs are a few steps on the committed sample)."""
+    records = [r for r in bench_protocol.load_records() if r.get("profile") == "cpu"]
+    runs = ({recipe.key: got[f"{recipe.key}_baseline"] for recipe in recipes_for("cpu")}
+            if params["profile"] == "cpu" else {})
+    return bench_protocol.cost_table(records, runs)
 
 
 def plot_curves(got: Mapping[str, list], params: Mapping[str, Any]):

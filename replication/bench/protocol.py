@@ -1,0 +1,218 @@
+"""Part 5 of `python -m replication bench`: what one run of each protocol recipe costs on this CPU.
+
+The protocol (notebook 00) pins every run's arithmetic (fp32, two threads), so that the arms of a
+claim add in the same order on any machine. This part says what that choice costs where it is made:
+for each recipe of a profile it times the training step of the recipe's baseline net exactly as the
+trainer runs it (``Trainer.run_epoch``: the batch augmentation, the memory layout, the paper's SGD) on
+random images of the recipe's shape, in fp32 and in bf16, interleaved in rounds, and the per-epoch
+evaluation (``Trainer.evaluate`` in test mode); with the recipe's steps an epoch, validation and
+training-error images and epochs, that gives the minutes one run takes here.
+
+Run it natively, and again pinned to AVX2 kernels (``make cost`` does both) to see what a CPU without
+AVX-512 pays: ATen's and oneDNN's AVX2 code on the same cores (the same clock and caches, so it
+isolates the kernels, not a whole other machine). Each run of the part writes one JSON record named
+after the CPU, its kernels and the thread count into ``benchmarks/protocol/``; notebook 00 shows every
+committed record beside the times of the stored runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import torch
+
+from replication import data, profiles
+from replication.data.splits import synthetic_split
+from replication.engine.trainer import Trainer
+from replication.paths import REPO, atomic_write_text
+from replication.provenance import bf16_is_native, cpu_model
+
+RECORDS_DIR = REPO / "benchmarks" / "protocol"
+PRECISIONS = ("fp32", "bf16")
+RECORD_VERSION = 1
+
+
+def run_shape(recipe) -> dict[str, int]:
+    """Steps an epoch, images evaluated after each epoch, and epochs of one baseline run of ``recipe``
+    (counts from the dataset registry: no dataset is read)."""
+    spec = data.get_spec(recipe.dataset)
+    counts = spec.variant(recipe.data_variant).counts or spec.counts
+    train = counts["train"]
+    val = counts["val"] if "val" in counts else counts["test"]
+    config = recipe.config(0)
+    return {"train_images": train, "steps_per_epoch": math.ceil(train / config.batch_size),
+            "eval_images_per_epoch": val + min(recipe.train_eval_images, train), "epochs": config.epochs,
+            "batch_size": config.batch_size}
+
+
+def _trainer(recipe, precision: str, batch: int) -> Trainer:
+    """The recipe's baseline trainer on random images of the recipe's size and classes."""
+    config = replace(recipe.config(0), precision=precision, dataset="synthetic")
+    per_class = max(1, -(-batch * 2 // recipe.classes))
+    train = synthetic_split("train", per_class, recipe.image_size, recipe.classes)
+    val = synthetic_split("val", per_class, recipe.image_size, recipe.classes)
+    return Trainer(config, data=(train, val), device="cpu")
+
+
+def time_recipe(recipe, steps: int, warmup: int, rounds: int,
+                precisions: Iterable[str] = PRECISIONS) -> list[dict]:
+    """Seconds per training step and per evaluated image of ``recipe``'s baseline net, per precision,
+    the precisions timed in interleaved rounds (load drift falls on all alike)."""
+    shape = run_shape(recipe)
+    trainers = {p: _trainer(recipe, p, shape["batch_size"]) for p in precisions}
+    for trainer in trainers.values():
+        if warmup:
+            trainer.run_epoch(1, max_steps=warmup)
+            trainer.evaluate()
+    step_seconds = {p: 0.0 for p in trainers}
+    eval_seconds = {p: 0.0 for p in trainers}
+    done = {p: 0 for p in trainers}
+    evaluated = {p: 0 for p in trainers}
+    rounds = max(1, min(rounds, steps))
+    for r in range(rounds):
+        chunk = steps // rounds + (1 if r < steps % rounds else 0)
+        for p, trainer in trainers.items():
+            step_seconds[p] += trainer.run_epoch(r + 2, max_steps=chunk)["seconds"]
+            done[p] += chunk
+            began = time.perf_counter()
+            trainer.evaluate()
+            eval_seconds[p] += time.perf_counter() - began
+            evaluated[p] += len(trainer.val_split)
+    rows = []
+    for p in trainers:
+        per_step = step_seconds[p] / max(done[p], 1)
+        per_image = eval_seconds[p] / max(evaluated[p], 1)
+        rows.append({"precision": p, "steps_timed": done[p], "seconds_per_step": per_step,
+                     "eval_seconds_per_image": per_image,
+                     **run_minutes(shape, per_step, per_image)})
+    return rows
+
+
+def run_minutes(shape: Mapping[str, int], seconds_per_step: float, eval_seconds_per_image: float) -> dict:
+    """Minutes of one run: its training steps, and those plus the evaluations after every epoch (the
+    final ten-crop and stored predictions add about one more epoch's evaluation)."""
+    train = shape["steps_per_epoch"] * shape["epochs"] * seconds_per_step / 60
+    evals = shape["eval_images_per_epoch"] * shape["epochs"] * eval_seconds_per_image / 60
+    return {"train_minutes_per_run": train, "minutes_per_run": train + evals}
+
+
+def record_name(record: Mapping[str, Any]) -> str:
+    """File name of a record: the CPU, the kernels it ran and the threads, e.g.
+    ``amd-epyc_avx512_2t.json`` or ``amd-epyc_avx2-pinned_2t.json``."""
+    cpu = re.sub(r"[^a-z0-9]+", "-", record["cpu"].lower()).strip("-") or "cpu"
+    kernels = record["cpu_capability"].lower() + ("-pinned" if record["kernels"] != "native" else "")
+    return f"{cpu}_{kernels}_{record['threads']}t.json"
+
+
+def measure(profile: str = "cpu", steps: int = 12, warmup: int = 2, rounds: int = 3,
+            precisions: Iterable[str] = PRECISIONS, threads: int | None = None, progress: bool = True) -> dict:
+    """One record: every recipe of ``profile`` timed on this CPU at the recipe's thread count."""
+    from replication.experiments.protocol import recipes_for  # the experiments import the engine, not the reverse
+
+    recipes = recipes_for(profile)
+    threads = threads or recipes[0].threads
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        out = []
+        for recipe in recipes:
+            if progress:
+                print(f"[protocol] {recipe.label}: {steps} steps per precision ({', '.join(precisions)}), "
+                      f"{threads} threads", flush=True)
+            rows = time_recipe(recipe, steps, warmup, rounds, precisions)
+            out.append({"recipe": recipe.key, "label": recipe.label, **run_shape(recipe), "rows": rows})
+            if progress:
+                for row in rows:
+                    print(f"  {row['precision']}: {row['seconds_per_step']:.3f} s a step, "
+                          f"{row['minutes_per_run']:.0f} min a run", flush=True)
+        load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    finally:
+        torch.set_num_threads(previous)
+    return {"version": RECORD_VERSION, "profile": profile, "cpu": cpu_model(), "cpu_count": os.cpu_count(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "kernels": profiles.cpu_kernels(),
+            "native_bf16": bf16_is_native(), "threads": threads, "torch": torch.__version__,
+            "load_average_start": load_start, "load_average_end": load_end,
+            "measured_at": time.strftime("%Y-%m-%d", time.gmtime()), "recipes": out}
+
+
+def save(record: Mapping[str, Any], folder: Path | None = None) -> Path:
+    """Write ``record`` atomically into ``folder`` (default ``benchmarks/protocol``); returns the path."""
+    folder = Path(folder or RECORDS_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / record_name(record)
+    atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+    return path
+
+
+def load_records(folder: Path | None = None) -> list[dict]:
+    """Every record in ``folder`` (JSON only: nothing is unpickled), sorted by file name."""
+    folder = Path(folder or RECORDS_DIR)
+    records = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON ({err}); run `make cost` again to rewrite it") from None
+        if record.get("version") != RECORD_VERSION:
+            raise ValueError(f"{path}: record version {record.get('version')!r}, this package reads "
+                             f"{RECORD_VERSION}; run `make cost` again to rewrite it")
+        records.append(record)
+    return records
+
+
+def kernels_label(record: Mapping[str, Any]) -> str:
+    """'AVX512 (native)' or 'AVX2 (pinned)'; bf16 native or emulated."""
+    how = "native" if record["kernels"] == "native" else "pinned"
+    bf16 = "bf16 native" if record["native_bf16"] and how == "native" else "bf16 emulated"
+    return f"{record['cpu_capability']} ({how}), {bf16}"
+
+
+def _runs_here(record: Mapping[str, Any], runs: Iterable) -> list:
+    """The stored runs trained on the record's machine and kernels at its thread count."""
+    if record["kernels"] != "native":
+        return []
+    return [run for run in runs if (run.summary.get("hardware") or {}).get("cpu") == record["cpu"]
+            and (run.summary["hardware"].get("cpu_capability") == record["cpu_capability"])
+            and run.summary["hardware"].get("torch_threads") == record["threads"]]
+
+
+def cost_table(records: Iterable[Mapping[str, Any]], runs_by_recipe: Mapping[str, Iterable] | None = None,
+               recipes: Iterable[str] | None = None):
+    """One row per record, recipe and precision: seconds a step and the minutes one run takes on that
+    CPU, beside the median time of the stored runs (``runs_by_recipe``) trained on the same machine,
+    kernels and threads (a check of the estimate; the runs' precision is the recipe's)."""
+    import numpy as np
+    import pandas as pd
+
+    runs_by_recipe = runs_by_recipe or {}
+    rows = []
+    for record in records:
+        for entry in record["recipes"]:
+            if recipes is not None and entry["recipe"] not in recipes:
+                continue
+            here = _runs_here(record, runs_by_recipe.get(entry["recipe"], []))
+            for row in entry["rows"]:
+                same = [r for r in here if r.config.precision == row["precision"]]
+                stored = (f"{np.median([r.summary['wall_seconds'] for r in same]) / 60:.0f} ({len(same)} runs)"
+                          if same else "—")
+                rows.append({"CPU": f"{record['cpu']}, {record['threads']} threads",
+                             "kernels": kernels_label(record), "recipe": entry["recipe"],
+                             "precision": row["precision"], "s / step": f"{row['seconds_per_step']:.3f}",
+                             "training min / run": f"{row['train_minutes_per_run']:.0f}",
+                             "with evaluations": f"{row['minutes_per_run']:.0f}",
+                             "stored runs here, min / run": stored,
+                             "load (start, end)": f"{record['load_average_start']:.1f}, {record['load_average_end']:.1f}"
+                             if record.get("load_average_start") is not None else "—",
+                             "measured": record.get("measured_at", "?")})
+    if not rows:
+        return pd.DataFrame({"note": ["no cost record in benchmarks/protocol: run `make cost` (nothing else "
+                                      "training) to measure this CPU"]})
+    return pd.DataFrame(rows).set_index(["CPU", "kernels", "recipe", "precision"])

@@ -1,0 +1,112 @@
+"""What a protocol run costs (`replication.bench.protocol`, `make cost`, notebook 00's cost table).
+
+The timings themselves are machine facts and never checked; what is checked is the arithmetic from a
+step's seconds to a run's minutes, the records' names and round trip, and which stored runs the table
+sets beside a record.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from replication.__main__ import main
+from replication.bench import protocol as cost
+from replication.experiments.protocol import recipes_for
+
+
+def test_a_run_shape_comes_from_the_registry_counts_and_the_recipe():
+    shapes = {r.key: cost.run_shape(r) for r in recipes_for("cpu")}
+    # Imagenette: 9,469 training images in batches of 128; 3,925 val images plus the training-error images
+    assert shapes["imagenette"]["steps_per_epoch"] == 74
+    assert shapes["cifar"]["steps_per_epoch"] == 391  # 50,000 / 128, the last batch partial
+    nette = next(r for r in recipes_for("cpu") if r.key == "imagenette")
+    assert shapes["imagenette"]["eval_images_per_epoch"] == 3925 + nette.train_eval_images
+    assert all(s["epochs"] == 30 for s in shapes.values())
+
+
+def test_run_minutes_multiplies_steps_epochs_and_evaluations_out():
+    shape = {"steps_per_epoch": 100, "epochs": 30, "eval_images_per_epoch": 2000}
+    got = cost.run_minutes(shape, seconds_per_step=0.2, eval_seconds_per_image=0.001)
+    assert got["train_minutes_per_run"] == pytest.approx(100 * 30 * 0.2 / 60)  # 10 min
+    assert got["minutes_per_run"] == pytest.approx(10 + 2000 * 30 * 0.001 / 60)  # plus 1 min
+
+
+def _record(kernels="native", capability="AVX512", cpu="AMD EPYC", threads=2):
+    return {"version": cost.RECORD_VERSION, "profile": "cpu", "cpu": cpu, "cpu_count": 2,
+            "cpu_capability": capability, "kernels": kernels, "native_bf16": True, "threads": threads,
+            "torch": "x", "load_average_start": 0.1, "load_average_end": 0.2, "measured_at": "2026-12-02",
+            "recipes": [{"recipe": "imagenette", "label": "Imagenette", "steps_per_epoch": 74, "epochs": 30,
+                         "eval_images_per_epoch": 4925, "train_images": 9469, "batch_size": 128,
+                         "rows": [{"precision": p, "steps_timed": 12, "seconds_per_step": s,
+                                   "eval_seconds_per_image": 0.001, **cost.run_minutes(
+                                       {"steps_per_epoch": 74, "epochs": 30, "eval_images_per_epoch": 4925},
+                                       s, 0.001)}
+                                  for p, s in (("fp32", 0.3), ("bf16", 0.15))]}]}
+
+
+def test_records_are_named_by_cpu_kernels_and_threads_and_round_trip(tmp_path):
+    native = _record()
+    pinned = _record(kernels="pinned (ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2)", capability="AVX2")
+    assert cost.record_name(native) == "amd-epyc_avx512_2t.json"
+    assert cost.record_name(pinned) == "amd-epyc_avx2-pinned_2t.json"
+    for record in (native, pinned):
+        cost.save(record, tmp_path)
+    assert cost.load_records(tmp_path) == [pinned, native]  # sorted by file name
+    assert "AVX2 (pinned)" in cost.kernels_label(pinned) and "bf16 emulated" in cost.kernels_label(pinned)
+
+
+def test_a_damaged_or_older_record_is_refused_with_the_command_that_rewrites_it(tmp_path):
+    (tmp_path / "cut.json").write_text('{"version": 1, "recipes": [')
+    with pytest.raises(ValueError, match="cut.json.*make cost"):
+        cost.load_records(tmp_path)
+    (tmp_path / "cut.json").write_text(json.dumps({"version": 0}))
+    with pytest.raises(ValueError, match="version 0.*make cost"):
+        cost.load_records(tmp_path)
+
+
+def _run(cpu="AMD EPYC", capability="AVX512", threads=2, precision="fp32", wall=900.0):
+    return SimpleNamespace(config=SimpleNamespace(precision=precision),
+                           summary={"wall_seconds": wall, "hardware": {"cpu": cpu, "cpu_capability": capability,
+                                                                        "torch_threads": threads}})
+
+
+def test_the_cost_table_sets_only_runs_of_the_same_machine_kernels_and_threads_beside_a_record():
+    runs = {"imagenette": [_run(wall=600), _run(wall=720), _run(threads=1, wall=5000),
+                           _run(cpu="Intel Xeon", wall=5000), _run(capability="AVX2", wall=5000)]}
+    table = cost.cost_table([_record(), _record(kernels="pinned (...)", capability="AVX2")], runs)
+    native = table.xs(("imagenette", "fp32"), level=("recipe", "precision")).iloc[0]
+    assert native["stored runs here, min / run"] == "11 (2 runs)"  # the median of 10 and 12 minutes
+    assert native["training min / run"] == f"{74 * 30 * 0.3 / 60:.0f}"
+    bf16 = table.xs(("imagenette", "bf16"), level=("recipe", "precision"))
+    assert (bf16["stored runs here, min / run"] == "—").all()  # no stored run trained in bf16
+    pinned = table.xs("AVX2 (pinned), bf16 emulated", level="kernels")
+    assert (pinned["stored runs here, min / run"] == "—").all()  # a pinned measurement matches no run
+
+
+def test_no_record_yet_says_how_to_make_one():
+    assert "make cost" in cost.cost_table([]).iloc[0, 0]
+
+
+def test_bench_protocol_part_times_the_smoke_recipes_and_writes_its_record(tmp_path, capsys):
+    before = torch.get_num_threads()
+    try:
+        code = main(["bench", "--only", "protocol", "--quick", "--profile", "smoke", "--threads", "1",
+                     "--record-dir", str(tmp_path)])
+    finally:
+        torch.set_num_threads(before)
+    assert code == 0
+    assert torch.get_num_threads() == before
+    (path,) = tmp_path.glob("*.json")
+    (record,) = cost.load_records(tmp_path)
+    assert path.name == cost.record_name(record)
+    assert record["profile"] == "smoke" and record["threads"] == 1
+    assert {e["recipe"] for e in record["recipes"]} == {r.key for r in recipes_for("smoke")}
+    for entry in record["recipes"]:
+        assert [row["precision"] for row in entry["rows"]] == list(cost.PRECISIONS)
+        assert all(row["seconds_per_step"] > 0 and row["minutes_per_run"] > row["train_minutes_per_run"]
+                   for row in entry["rows"])
+    assert "record written to" in capsys.readouterr().out
