@@ -70,7 +70,7 @@ def test_a_damaged_or_older_record_is_refused_with_the_command_that_rewrites_it(
 
 def _run(cpu="AMD EPYC", capability="AVX512", threads=2, precision="fp32", wall=900.0):
     return SimpleNamespace(config=SimpleNamespace(precision=precision),
-                           summary={"wall_seconds": wall, "hardware": {"cpu": cpu, "cpu_capability": capability,
+                           summary={"wall_seconds": wall, "train_seconds": wall - 120, "hardware": {"cpu": cpu, "cpu_capability": capability,
                                                                         "torch_threads": threads}})
 
 
@@ -79,12 +79,13 @@ def test_the_cost_table_sets_only_runs_of_the_same_machine_kernels_and_threads_b
                            _run(cpu="Intel Xeon", wall=5000), _run(capability="AVX2", wall=5000)]}
     table = cost.cost_table([_record(), _record(kernels="pinned (...)", capability="AVX2")], runs)
     native = table.xs(("imagenette", "fp32"), level=("recipe", "precision")).iloc[0]
-    assert native["stored runs here, min / run"] == "11 (2 runs)"  # the median of 10 and 12 minutes
+    # the medians of 8 and 10 minutes of training, 10 and 12 with the evaluations
+    assert native["stored runs here: training / with evaluations, min (median)"] == "9 / 11 (2 runs)"
     assert native["training min / run"] == f"{74 * 30 * 0.3 / 60:.0f}"
     bf16 = table.xs(("imagenette", "bf16"), level=("recipe", "precision"))
-    assert (bf16["stored runs here, min / run"] == "—").all()  # no stored run trained in bf16
+    assert (bf16["stored runs here: training / with evaluations, min (median)"] == "—").all()  # no stored run trained in bf16
     pinned = table.xs("AVX2 (pinned), bf16 emulated", level="kernels")
-    assert (pinned["stored runs here, min / run"] == "—").all()  # a pinned measurement matches no run
+    assert (pinned["stored runs here: training / with evaluations, min (median)"] == "—").all()  # a pinned measurement matches no run
 
 
 def test_no_record_yet_says_how_to_make_one():
@@ -110,3 +111,21 @@ def test_bench_protocol_part_times_the_smoke_recipes_and_writes_its_record(tmp_p
         assert all(row["seconds_per_step"] > 0 and row["minutes_per_run"] > row["train_minutes_per_run"]
                    for row in entry["rows"])
     assert "record written to" in capsys.readouterr().out
+
+
+def test_the_timed_steps_are_full_batches_and_counted_from_the_images_trained(monkeypatch):
+    """An epoch of random images shorter than a round's steps would end early and make a step look cheap:
+    the split holds every round's full batches, and the count comes from the images the trainer saw."""
+    recipe = next(r for r in recipes_for("smoke") if r.key == "cifar")
+    seen = []
+    original = cost.Trainer.run_epoch
+
+    def spy(self, epoch, **kwargs):
+        row = original(self, epoch, **kwargs)
+        seen.append((kwargs.get("max_steps"), row["images"], self.config.batch_size))
+        return row
+
+    monkeypatch.setattr(cost.Trainer, "run_epoch", spy)
+    (row,) = cost.time_recipe(recipe, steps=5, warmup=1, rounds=2, precisions=("fp32",))
+    assert row["steps_timed"] == 5
+    assert all(images == steps * batch for steps, images, batch in seen)

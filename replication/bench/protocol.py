@@ -52,12 +52,12 @@ def run_shape(recipe) -> dict[str, int]:
             "batch_size": config.batch_size}
 
 
-def _trainer(recipe, precision: str, batch: int) -> Trainer:
-    """The recipe's baseline trainer on random images of the recipe's size and classes."""
+def _trainer(recipe, precision: str, batch: int, steps: int) -> Trainer:
+    """The recipe's baseline trainer on random images of the recipe's size and classes, enough of
+    them for ``steps`` full batches an epoch (an epoch of fewer images would end early)."""
     config = replace(recipe.config(0), precision=precision, dataset="synthetic")
-    per_class = max(1, -(-batch * 2 // recipe.classes))
-    train = synthetic_split("train", per_class, recipe.image_size, recipe.classes)
-    val = synthetic_split("val", per_class, recipe.image_size, recipe.classes)
+    train = synthetic_split("train", -(-batch * steps // recipe.classes), recipe.image_size, recipe.classes)
+    val = synthetic_split("val", -(-batch * 2 // recipe.classes), recipe.image_size, recipe.classes)
     return Trainer(config, data=(train, val), device="cpu")
 
 
@@ -66,21 +66,24 @@ def time_recipe(recipe, steps: int, warmup: int, rounds: int,
     """Seconds per training step and per evaluated image of ``recipe``'s baseline net, per precision,
     the precisions timed in interleaved rounds (load drift falls on all alike)."""
     shape = run_shape(recipe)
-    trainers = {p: _trainer(recipe, p, shape["batch_size"]) for p in precisions}
+    batch = shape["batch_size"]
+    rounds = max(1, min(rounds, steps))
+    longest = max(warmup, -(-steps // rounds))
+    trainers = {p: _trainer(recipe, p, batch, longest) for p in precisions}
     for trainer in trainers.values():
         if warmup:
             trainer.run_epoch(1, max_steps=warmup)
             trainer.evaluate()
     step_seconds = {p: 0.0 for p in trainers}
     eval_seconds = {p: 0.0 for p in trainers}
-    done = {p: 0 for p in trainers}
+    done = {p: 0.0 for p in trainers}
     evaluated = {p: 0 for p in trainers}
-    rounds = max(1, min(rounds, steps))
     for r in range(rounds):
         chunk = steps // rounds + (1 if r < steps % rounds else 0)
         for p, trainer in trainers.items():
-            step_seconds[p] += trainer.run_epoch(r + 2, max_steps=chunk)["seconds"]
-            done[p] += chunk
+            row = trainer.run_epoch(r + 2, max_steps=chunk)
+            step_seconds[p] += row["seconds"]
+            done[p] += row["images"] / batch  # the steps that ran, counted from the images trained
             began = time.perf_counter()
             trainer.evaluate()
             eval_seconds[p] += time.perf_counter() - began
@@ -89,7 +92,7 @@ def time_recipe(recipe, steps: int, warmup: int, rounds: int,
     for p in trainers:
         per_step = step_seconds[p] / max(done[p], 1)
         per_image = eval_seconds[p] / max(evaluated[p], 1)
-        rows.append({"precision": p, "steps_timed": done[p], "seconds_per_step": per_step,
+        rows.append({"precision": p, "steps_timed": round(done[p]), "seconds_per_step": per_step,
                      "eval_seconds_per_image": per_image,
                      **run_minutes(shape, per_step, per_image)})
     return rows
@@ -187,8 +190,9 @@ def _runs_here(record: Mapping[str, Any], runs: Iterable) -> list:
 def cost_table(records: Iterable[Mapping[str, Any]], runs_by_recipe: Mapping[str, Iterable] | None = None,
                recipes: Iterable[str] | None = None):
     """One row per record, recipe and precision: seconds a step and the minutes one run takes on that
-    CPU, beside the median time of the stored runs (``runs_by_recipe``) trained on the same machine,
-    kernels and threads (a check of the estimate; the runs' precision is the recipe's)."""
+    CPU, beside the median times of the stored runs (``runs_by_recipe``) trained on the same machine,
+    kernels and threads (a check of the estimate; the runs' precision is the recipe's, and a run
+    trained beside other work on the machine took longer than the estimate, which was timed alone)."""
     import numpy as np
     import pandas as pd
 
@@ -201,14 +205,15 @@ def cost_table(records: Iterable[Mapping[str, Any]], runs_by_recipe: Mapping[str
             here = _runs_here(record, runs_by_recipe.get(entry["recipe"], []))
             for row in entry["rows"]:
                 same = [r for r in here if r.config.precision == row["precision"]]
-                stored = (f"{np.median([r.summary['wall_seconds'] for r in same]) / 60:.0f} ({len(same)} runs)"
+                stored = (f"{np.median([r.summary['train_seconds'] for r in same]) / 60:.0f} / "
+                          f"{np.median([r.summary['wall_seconds'] for r in same]) / 60:.0f} ({len(same)} runs)"
                           if same else "—")
                 rows.append({"CPU": f"{record['cpu']}, {record['threads']} threads",
                              "kernels": kernels_label(record), "recipe": entry["recipe"],
                              "precision": row["precision"], "s / step": f"{row['seconds_per_step']:.3f}",
                              "training min / run": f"{row['train_minutes_per_run']:.0f}",
                              "with evaluations": f"{row['minutes_per_run']:.0f}",
-                             "stored runs here, min / run": stored,
+                             "stored runs here: training / with evaluations, min (median)": stored,
                              "load (start, end)": f"{record['load_average_start']:.1f}, {record['load_average_end']:.1f}"
                              if record.get("load_average_start") is not None else "—",
                              "measured": record.get("measured_at", "?")})
