@@ -39,13 +39,14 @@ def _record(kernels="native", capability="AVX512", cpu="AMD EPYC", threads=2):
     return {"version": cost.RECORD_VERSION, "profile": "cpu", "cpu": cpu, "cpu_count": 2,
             "cpu_capability": capability, "kernels": kernels, "native_bf16": True, "threads": threads,
             "torch": "x", "load_average_start": 0.1, "load_average_end": 0.2, "measured_at": "2026-12-02",
-            "recipes": [{"recipe": "imagenette", "label": "Imagenette", "steps_per_epoch": 74, "epochs": 30,
-                         "eval_images_per_epoch": 4925, "train_images": 9469, "batch_size": 128,
-                         "rows": [{"precision": p, "steps_timed": 12, "seconds_per_step": s,
+            "recipes": [{"recipe": "imagenette", "label": "Imagenette", "precision": "fp32", "steps_per_epoch": 74,
+                         "epochs": 30, "eval_images_per_epoch": 4925, "train_images": 9469, "batch_size": 128,
+                         "rows": [{"arm": arm, "precision": p, "steps_timed": 12, "seconds_per_step": s,
                                    "eval_seconds_per_image": 0.001, **cost.run_minutes(
                                        {"steps_per_epoch": 74, "epochs": 30, "eval_images_per_epoch": 4925},
                                        s, 0.001)}
-                                  for p, s in (("fp32", 0.3), ("bf16", 0.15))]}]}
+                                  for arm, p, s in (("baseline", "fp32", 0.3), ("baseline", "bf16", 0.15),
+                                                    ("one_tower", "fp32", 0.2))]}]}
 
 
 def test_records_are_named_by_cpu_kernels_and_threads_and_round_trip(tmp_path):
@@ -106,8 +107,9 @@ def test_bench_protocol_part_times_the_smoke_recipes_and_writes_its_record(tmp_p
     assert path.name == cost.record_name(record)
     assert record["profile"] == "smoke" and record["threads"] == 1
     assert {e["recipe"] for e in record["recipes"]} == {r.key for r in recipes_for("smoke")}
-    for entry in record["recipes"]:
-        assert [row["precision"] for row in entry["rows"]] == list(cost.PRECISIONS)
+    for entry, recipe in zip(record["recipes"], recipes_for("smoke")):
+        # the baseline in each precision, then every arm of the recipe's net in the recipe's precision
+        assert [(row["arm"], row["precision"]) for row in entry["rows"]] == cost.settings(recipe)
         assert all(row["seconds_per_step"] > 0 and row["minutes_per_run"] > row["train_minutes_per_run"]
                    for row in entry["rows"])
     assert "record written to" in capsys.readouterr().out
@@ -126,6 +128,22 @@ def test_the_timed_steps_are_full_batches_and_counted_from_the_images_trained(mo
         return row
 
     monkeypatch.setattr(cost.Trainer, "run_epoch", spy)
-    (row,) = cost.time_recipe(recipe, steps=5, warmup=1, rounds=2, precisions=("fp32",))
+    (row,) = cost.time_recipe(recipe, steps=5, warmup=1, rounds=2, precisions=("fp32",), arms=False)
     assert row["steps_timed"] == 5
     assert all(images == steps * batch for steps, images, batch in seen)
+
+
+def test_settings_time_the_baseline_in_each_precision_and_each_applicable_arm_in_the_recipes():
+    nette, cifar = (next(r for r in recipes_for("cpu") if r.key == key) for key in ("imagenette", "cifar"))
+    assert cost.settings(nette)[:2] == [("baseline", "fp32"), ("baseline", "bf16")]
+    assert ("one_tower", "fp32") in cost.settings(nette) and ("one_tower", "bf16") not in cost.settings(nette)
+    assert cost.settings(cifar) == [("baseline", "fp32"), ("baseline", "bf16"), ("no_lrn", "fp32"),
+                                    ("lrn_scale_only", "fp32")]  # the AlexNet arms skip the conv-local net
+    assert cost.settings(nette, arms=False) == [("baseline", "fp32"), ("baseline", "bf16")]
+
+
+def test_the_arm_table_gives_each_arm_against_the_baseline_of_the_same_rounds():
+    table = cost.arm_table([_record()], arms=["baseline", "one_tower"])
+    assert list(table.index.get_level_values("arm")) == ["baseline", "one_tower"]
+    assert list(table["vs baseline"]) == ["1.00x", f"{0.2 / 0.3:.2f}x"]
+    assert "make cost" in cost.arm_table([_record()], arms=["no_such_arm"]).iloc[0, 0]

@@ -36,7 +36,7 @@ from replication.provenance import bf16_is_native, cpu_model
 
 RECORDS_DIR = REPO / "benchmarks" / "protocol"
 PRECISIONS = ("fp32", "bf16")
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: a row per arm and precision
 
 
 def run_shape(recipe) -> dict[str, int]:
@@ -52,48 +52,60 @@ def run_shape(recipe) -> dict[str, int]:
             "batch_size": config.batch_size}
 
 
-def _trainer(recipe, precision: str, batch: int, steps: int) -> Trainer:
-    """The recipe's baseline trainer on random images of the recipe's size and classes, enough of
-    them for ``steps`` full batches an epoch (an epoch of fewer images would end early)."""
-    config = replace(recipe.config(0), precision=precision, dataset="synthetic")
+def _trainer(recipe, arm: str, precision: str, batch: int, steps: int) -> Trainer:
+    """The trainer of ``arm`` at ``recipe``'s scale on random images of the recipe's size and classes,
+    enough of them for ``steps`` full batches an epoch (an epoch of fewer images would end early)."""
+    config = replace(recipe.config(0, arm), precision=precision, dataset="synthetic")
     train = synthetic_split("train", -(-batch * steps // recipe.classes), recipe.image_size, recipe.classes)
     val = synthetic_split("val", -(-batch * 2 // recipe.classes), recipe.image_size, recipe.classes)
     return Trainer(config, data=(train, val), device="cpu")
 
 
-def time_recipe(recipe, steps: int, warmup: int, rounds: int,
-                precisions: Iterable[str] = PRECISIONS) -> list[dict]:
-    """Seconds per training step and per evaluated image of ``recipe``'s baseline net, per precision,
-    the precisions timed in interleaved rounds (load drift falls on all alike)."""
+def settings(recipe, precisions: Iterable[str] = PRECISIONS, arms: bool = True) -> list[tuple[str, str]]:
+    """(arm, precision) pairs to time: the baseline in each precision, every other arm that applies to
+    the recipe's net in the recipe's own precision (what its runs train in)."""
+    from replication.experiments.protocol import ARMS
+
+    out = [("baseline", p) for p in precisions]
+    if arms:
+        out += [(arm, recipe.precision) for arm, delta in ARMS.items()
+                if arm != "baseline" and recipe.arch in delta.archs]
+    return out
+
+
+def time_recipe(recipe, steps: int, warmup: int, rounds: int, precisions: Iterable[str] = PRECISIONS,
+                arms: bool = True) -> list[dict]:
+    """Seconds per training step and per evaluated image of each setting (``settings``), all timed in
+    interleaved rounds (load drift falls on every setting alike, so their ratios hold)."""
     shape = run_shape(recipe)
     batch = shape["batch_size"]
     rounds = max(1, min(rounds, steps))
     longest = max(warmup, -(-steps // rounds))
-    trainers = {p: _trainer(recipe, p, batch, longest) for p in precisions}
+    trainers = {key: _trainer(recipe, *key, batch, longest) for key in settings(recipe, precisions, arms)}
     for trainer in trainers.values():
         if warmup:
             trainer.run_epoch(1, max_steps=warmup)
             trainer.evaluate()
-    step_seconds = {p: 0.0 for p in trainers}
-    eval_seconds = {p: 0.0 for p in trainers}
-    done = {p: 0.0 for p in trainers}
-    evaluated = {p: 0 for p in trainers}
+    step_seconds = dict.fromkeys(trainers, 0.0)
+    eval_seconds = dict.fromkeys(trainers, 0.0)
+    done = dict.fromkeys(trainers, 0.0)
+    evaluated = dict.fromkeys(trainers, 0)
     for r in range(rounds):
         chunk = steps // rounds + (1 if r < steps % rounds else 0)
-        for p, trainer in trainers.items():
+        for key, trainer in trainers.items():
             row = trainer.run_epoch(r + 2, max_steps=chunk)
-            step_seconds[p] += row["seconds"]
-            done[p] += row["images"] / batch  # the steps that ran, counted from the images trained
+            step_seconds[key] += row["seconds"]
+            done[key] += row["images"] / batch  # the steps that ran, counted from the images trained
             began = time.perf_counter()
             trainer.evaluate()
-            eval_seconds[p] += time.perf_counter() - began
-            evaluated[p] += len(trainer.val_split)
+            eval_seconds[key] += time.perf_counter() - began
+            evaluated[key] += len(trainer.val_split)
     rows = []
-    for p in trainers:
-        per_step = step_seconds[p] / max(done[p], 1)
-        per_image = eval_seconds[p] / max(evaluated[p], 1)
-        rows.append({"precision": p, "steps_timed": round(done[p]), "seconds_per_step": per_step,
-                     "eval_seconds_per_image": per_image,
+    for (arm, precision) in trainers:
+        per_step = step_seconds[arm, precision] / max(done[arm, precision], 1)
+        per_image = eval_seconds[arm, precision] / max(evaluated[arm, precision], 1)
+        rows.append({"arm": arm, "precision": precision, "steps_timed": round(done[arm, precision]),
+                     "seconds_per_step": per_step, "eval_seconds_per_image": per_image,
                      **run_minutes(shape, per_step, per_image)})
     return rows
 
@@ -115,8 +127,10 @@ def record_name(record: Mapping[str, Any]) -> str:
 
 
 def measure(profile: str = "cpu", steps: int = 12, warmup: int = 2, rounds: int = 3,
-            precisions: Iterable[str] = PRECISIONS, threads: int | None = None, progress: bool = True) -> dict:
-    """One record: every recipe of ``profile`` timed on this CPU at the recipe's thread count."""
+            precisions: Iterable[str] = PRECISIONS, threads: int | None = None, arms: bool = True,
+            progress: bool = True) -> dict:
+    """One record: every recipe of ``profile`` timed on this CPU at the recipe's thread count, its
+    baseline in each of ``precisions`` and (``arms``) each of its arms in the recipe's precision."""
     from replication.experiments.protocol import recipes_for  # the experiments import the engine, not the reverse
 
     recipes = recipes_for(profile)
@@ -128,13 +142,14 @@ def measure(profile: str = "cpu", steps: int = 12, warmup: int = 2, rounds: int 
         out = []
         for recipe in recipes:
             if progress:
-                print(f"[protocol] {recipe.label}: {steps} steps per precision ({', '.join(precisions)}), "
-                      f"{threads} threads", flush=True)
-            rows = time_recipe(recipe, steps, warmup, rounds, precisions)
-            out.append({"recipe": recipe.key, "label": recipe.label, **run_shape(recipe), "rows": rows})
+                print(f"[protocol] {recipe.label}: {steps} steps for each of "
+                      f"{len(settings(recipe, precisions, arms))} settings, {threads} threads", flush=True)
+            rows = time_recipe(recipe, steps, warmup, rounds, precisions, arms)
+            out.append({"recipe": recipe.key, "label": recipe.label, "precision": recipe.precision,
+                        **run_shape(recipe), "rows": rows})
             if progress:
                 for row in rows:
-                    print(f"  {row['precision']}: {row['seconds_per_step']:.3f} s a step, "
+                    print(f"  {row['arm']}, {row['precision']}: {row['seconds_per_step']:.3f} s a step, "
                           f"{row['minutes_per_run']:.0f} min a run", flush=True)
         load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     finally:
@@ -155,8 +170,9 @@ def save(record: Mapping[str, Any], folder: Path | None = None) -> Path:
     return path
 
 
-def load_records(folder: Path | None = None) -> list[dict]:
-    """Every record in ``folder`` (JSON only: nothing is unpickled), sorted by file name."""
+def load_records(folder: Path | None = None, profile: str | None = None) -> list[dict]:
+    """Every record in ``folder`` (JSON only: nothing is unpickled), sorted by file name; only those of
+    ``profile``'s recipes when given."""
     folder = Path(folder or RECORDS_DIR)
     records = []
     for path in sorted(folder.glob("*.json")):
@@ -167,7 +183,8 @@ def load_records(folder: Path | None = None) -> list[dict]:
         if record.get("version") != RECORD_VERSION:
             raise ValueError(f"{path}: record version {record.get('version')!r}, this package reads "
                              f"{RECORD_VERSION}; run `make cost` again to rewrite it")
-        records.append(record)
+        if profile is None or record.get("profile") == profile:
+            records.append(record)
     return records
 
 
@@ -204,6 +221,8 @@ def cost_table(records: Iterable[Mapping[str, Any]], runs_by_recipe: Mapping[str
                 continue
             here = _runs_here(record, runs_by_recipe.get(entry["recipe"], []))
             for row in entry["rows"]:
+                if row["arm"] != "baseline":
+                    continue
                 same = [r for r in here if r.config.precision == row["precision"]]
                 stored = (f"{np.median([r.summary['train_seconds'] for r in same]) / 60:.0f} / "
                           f"{np.median([r.summary['wall_seconds'] for r in same]) / 60:.0f} ({len(same)} runs)"
@@ -221,3 +240,31 @@ def cost_table(records: Iterable[Mapping[str, Any]], runs_by_recipe: Mapping[str
         return pd.DataFrame({"note": ["no cost record in benchmarks/protocol: run `make cost` (nothing else "
                                       "training) to measure this CPU"]})
     return pd.DataFrame(rows).set_index(["CPU", "kernels", "recipe", "precision"])
+
+
+def arm_table(records: Iterable[Mapping[str, Any]], arms: Iterable[str] | None = None,
+              recipes: Iterable[str] | None = None):
+    """Per record and recipe, each arm's training step in the recipe's precision beside the baseline's,
+    timed in the same interleaved rounds: seconds a step, the ratio to the baseline, minutes a run."""
+    import pandas as pd
+
+    arms = None if arms is None else list(arms)
+    rows = []
+    for record in records:
+        for entry in record["recipes"]:
+            if recipes is not None and entry["recipe"] not in recipes:
+                continue
+            by_arm = {r["arm"]: r for r in entry["rows"] if r["precision"] == entry["precision"]}
+            base = by_arm.get("baseline")
+            for arm, row in by_arm.items():
+                if arms is not None and arm not in arms:
+                    continue
+                rows.append({"CPU": f"{record['cpu']}, {record['threads']} threads", "kernels": kernels_label(record),
+                             "recipe": entry["recipe"], "arm": arm, "precision": row["precision"],
+                             "s / step": f"{row['seconds_per_step']:.3f}",
+                             "vs baseline": f"{row['seconds_per_step'] / base['seconds_per_step']:.2f}x" if base else "—",
+                             "min / run": f"{row['minutes_per_run']:.0f}"})
+    if not rows:
+        return pd.DataFrame({"note": ["no cost record with these arms in benchmarks/protocol: run `make cost` "
+                                      "(nothing else training) to measure this CPU"]})
+    return pd.DataFrame(rows).set_index(["CPU", "kernels", "recipe", "arm"])

@@ -147,7 +147,7 @@ def cli_main(args: argparse.Namespace) -> int:
     if "data" in wanted:
         record["data"] = data_path(args)
     if "protocol" in wanted:
-        steps, warmup, rounds = (2, 1, 1) if args.quick else (12, 2, 3)
+        steps, warmup, rounds = (1, 0, 1) if args.quick else (12, 2, 3)
         print(f"\n[protocol] one run of each {args.profile} recipe on this CPU ({cpu_kernels()} "
               f"kernels, {torch.backends.cpu.get_cpu_capability()}); load average {load_average()}", flush=True)
         cost = protocol_cost.measure(args.profile, steps=steps, warmup=warmup, rounds=rounds,

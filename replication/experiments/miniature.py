@@ -213,10 +213,16 @@ def cpu_cost_table(got: Mapping[str, list], params: Mapping[str, Any]) -> pd.Dat
     """What one baseline run of each ``cpu`` recipe costs on every CPU measured so far (the records of
     ``make cost`` in benchmarks/protocol), beside the stored baselines trained on that machine (only
     at the cpu profile: the smoke runs are a few steps on the committed sample)."""
-    records = [r for r in bench_protocol.load_records() if r.get("profile") == "cpu"]
+    records = bench_protocol.load_records(profile="cpu")
     runs = ({recipe.key: got[f"{recipe.key}_baseline"] for recipe in recipes_for("cpu")}
             if params["profile"] == "cpu" else {})
     return bench_protocol.cost_table(records, runs)
+
+
+def arm_cost_table() -> pd.DataFrame:
+    """Every arm's training step on each CPU measured, beside the baseline's of the same rounds (the
+    ``cpu`` recipes' records of ``make cost``)."""
+    return bench_protocol.arm_table(bench_protocol.load_records(profile="cpu"))
 
 
 def plot_curves(got: Mapping[str, list], params: Mapping[str, Any]):

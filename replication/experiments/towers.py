@@ -22,10 +22,11 @@ from typing import Any, Mapping
 import pandas as pd
 
 from replication import models
+from replication.bench import protocol as bench_protocol
 from replication.claims import Claim, register
 from replication.experiments.paired import (IMAGENET, Arms, Measured, measure_datasets, not_here, paired_claim,
                                             paired_ratio_claim, paired_top5_claim, plan_datasets)
-from replication.experiments.protocol import Recipe
+from replication.experiments.protocol import IMAGENET_STAND_IN, Recipe
 
 NOTEBOOK = "06_two_towers"
 ARM = "one_tower"
@@ -143,3 +144,10 @@ def layer_tables(two: Mapping[str, Any], one: Mapping[str, Any]) -> pd.DataFrame
                  "multiply-adds, two / one": f"{totals['two'][1] / 1e6:,.1f}M / {totals['one'][1] / 1e6:,.1f}M "
                                              f"({totals['one'][1] / totals['two'][1]:.0%})"})
     return pd.DataFrame(rows).set_index("layer")
+
+
+def timing_table() -> pd.DataFrame:
+    """The two nets' training steps timed in the same interleaved rounds on a quiet machine (the ``cpu``
+    recipe's records of ``make cost``, one per CPU and kernels): seconds a step and the ratio."""
+    return bench_protocol.arm_table(bench_protocol.load_records(profile="cpu"), arms=["baseline", ARM],
+                                    recipes=[IMAGENET_STAND_IN["cpu"]])
