@@ -147,3 +147,30 @@ def test_the_arm_table_gives_each_arm_against_the_baseline_of_the_same_rounds():
     assert list(table.index.get_level_values("arm")) == ["baseline", "one_tower"]
     assert list(table["vs baseline"]) == ["1.00x", f"{0.2 / 0.3:.2f}x"]
     assert "make cost" in cost.arm_table([_record()], arms=["no_such_arm"]).iloc[0, 0]
+
+
+def test_the_profile_budget_counts_every_planned_protocol_run_once_at_its_arms_cost():
+    """Notebook 00's budget: each run the cpu notebooks read, once; a protocol run at its arm's minutes
+    (a tuning run at the baseline's, scaled to the images not held out); the rest as they were trained."""
+    from replication.experiments import miniature
+    from replication.experiments.protocol import ARMS
+
+    recipes = {r.key: r for r in recipes_for("cpu")}
+    record = {**_record(), "recipes": [
+        {"recipe": key, "precision": "fp32", **cost.run_shape(recipe),
+         "rows": [{"arm": arm, "precision": "fp32", "seconds_per_step": 1.0, "eval_seconds_per_image": 0.0,
+                   "train_minutes_per_run": 60.0, "minutes_per_run": 60.0}
+                  for arm, delta in ARMS.items() if recipe.arch in delta.archs]}
+        for key, recipe in recipes.items()]}
+    planned = miniature.planned_runs("cpu")
+    assert len({id(c) for c in planned}) == len(planned)
+    tuning = {key: len(r.tuning_grid) for key, r in recipes.items()}
+    nette_arms = [a for a, d in ARMS.items() if "alexnet" in d.archs and a not in ("baseline", "one_tower")]
+    cifar_arms = [a for a, d in ARMS.items() if "conv_local" in d.archs]
+    # notebook 09 reads the baseline and one_tower at five seeds, every other arm is read at three
+    expected = tuning["imagenette"] + 2 * 5 + 3 * len(nette_arms) + tuning["cifar"] + 3 * len(cifar_arms)
+    row = miniature.budget_table("cpu", records=[record]).iloc[0]
+    assert row["protocol runs"] == expected
+    held_out = sum(tuning[k] * r.holdout_per_class * r.classes / cost.run_shape(r)["train_images"]
+                   for k, r in recipes.items())
+    assert row["their hours (estimated)"] == f"{expected - held_out:.1f}"

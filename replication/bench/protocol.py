@@ -37,6 +37,7 @@ from replication.provenance import bf16_is_native, cpu_model
 RECORDS_DIR = REPO / "benchmarks" / "protocol"
 PRECISIONS = ("fp32", "bf16")
 RECORD_VERSION = 2  # 2: a row per arm and precision
+TEN_CROPS = 10  # Section 6's test: four corners and the centre, and their reflections
 
 
 def run_shape(recipe) -> dict[str, int]:
@@ -49,7 +50,7 @@ def run_shape(recipe) -> dict[str, int]:
     config = recipe.config(0)
     return {"train_images": train, "steps_per_epoch": math.ceil(train / config.batch_size),
             "eval_images_per_epoch": val + min(recipe.train_eval_images, train), "epochs": config.epochs,
-            "batch_size": config.batch_size}
+            "final_eval_images": TEN_CROPS * val, "batch_size": config.batch_size}
 
 
 def _trainer(recipe, arm: str, precision: str, batch: int, steps: int) -> Trainer:
@@ -111,10 +112,12 @@ def time_recipe(recipe, steps: int, warmup: int, rounds: int, precisions: Iterab
 
 
 def run_minutes(shape: Mapping[str, int], seconds_per_step: float, eval_seconds_per_image: float) -> dict:
-    """Minutes of one run: its training steps, and those plus the evaluations after every epoch (the
-    final ten-crop and stored predictions add about one more epoch's evaluation)."""
+    """Minutes of one run: its training steps, and those plus the evaluations after every epoch and the
+    final ten-crop test (a baseline's other final measurements, Fig. 4's features and the dropout draws,
+    add about as much again)."""
     train = shape["steps_per_epoch"] * shape["epochs"] * seconds_per_step / 60
-    evals = shape["eval_images_per_epoch"] * shape["epochs"] * eval_seconds_per_image / 60
+    evals = (shape["eval_images_per_epoch"] * shape["epochs"] + shape.get("final_eval_images", 0)) \
+        * eval_seconds_per_image / 60
     return {"train_minutes_per_run": train, "minutes_per_run": train + evals}
 
 

@@ -18,6 +18,7 @@ beside published results on the same data, and the cost of every choice in minut
 
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -28,7 +29,12 @@ from replication import claims
 from replication.bench import protocol as bench_protocol
 from replication.claims import CHECK, Claim, register
 from replication.experiments.paired import Measured, fetch, pct
-from replication.experiments.protocol import Recipe, recipes_for, stopping_check
+from replication.engine import runs
+from replication.engine.config import TrainConfig
+from replication.experiments import baselines
+from replication.experiments.baselines import BaselineConfig
+from replication.experiments.protocol import ARMS, Recipe, recipes_for, stopping_check
+from replication.paths import REPO
 from replication.provenance import describe_machines
 
 NOTEBOOK = "00_miniature"
@@ -223,6 +229,110 @@ def arm_cost_table() -> pd.DataFrame:
     """Every arm's training step on each CPU measured, beside the baseline's of the same rounds (the
     ``cpu`` recipes' records of ``make cost``)."""
     return bench_protocol.arm_table(bench_protocol.load_records(profile="cpu"))
+
+
+def planned_runs(profile: str) -> list:
+    """Every run and classical baseline the profile's notebooks read (each notebook's ``plan`` at the
+    profile's parameters, seeds raised where a notebook needs more), each once."""
+    from replication import experiments, profiles
+
+    params = profiles.validate_parameters(**profiles.load_profile(profile))
+    seen: dict[str, Any] = {}
+
+    def walk(item):
+        if isinstance(item, Mapping):
+            for value in item.values():
+                yield from walk(value)
+        elif isinstance(item, (list, tuple)):
+            for value in item:
+                yield from walk(value)
+        else:
+            yield item
+
+    for name in experiments.__all__:
+        module = getattr(experiments, name)
+        for config in walk(module.plan(profiles.notebook_parameters(params, module.NOTEBOOK))):
+            key = config.hash if isinstance(config, BaselineConfig) else runs.config_hash(runs.identify(config))
+            seen.setdefault(key, config)
+    return list(seen.values())
+
+
+def _protocol_runs(profile: str, seeds: Sequence[int]) -> dict[str, tuple[Recipe, str]]:
+    """{run id: (recipe, arm)} of the protocol's runs at ``seeds`` ("tuning" for the tuning grid)."""
+    out = {}
+    for recipe in recipes_for(profile):
+        for config in recipe.tuning_configs():
+            out[runs.config_hash(runs.identify(config))] = (recipe, "tuning")
+        for arm, delta in ARMS.items():
+            if recipe.arch in delta.archs:
+                for seed in seeds:
+                    out[runs.config_hash(runs.identify(recipe.config(seed, arm)))] = (recipe, arm)
+    return out
+
+
+def _stored_minutes(config) -> float | None:
+    """Training minutes of a stored run or classical baseline (None when it is not in the store)."""
+    if isinstance(config, BaselineConfig):
+        path = baselines.record_path(config)
+        return json.loads(path.read_text())["seconds"] / 60 if path.is_file() else None
+    summary = runs.run_dir(runs.identify(config)) / "summary.json"
+    return json.loads(summary.read_text())["train_seconds"] / 60 if summary.is_file() else None
+
+
+def _reported_runs(profile: str) -> dict[str, float | None]:
+    """{run id: training minutes} of every run the profile's committed reports read (their provenance):
+    it holds runs a plan does not name, such as the learning-rate grids Fig. 1's rates were picked from."""
+    out: dict[str, float | None] = {}
+    for path in sorted((REPO / "reports" / profile).glob("*.json")):
+        for run_id, seconds in (json.loads(path.read_text()).get("provenance", {}).get("runs") or {}).items():
+            out[run_id] = None if seconds is None else seconds / 60
+    return out
+
+
+def budget_table(profile: str = "cpu", records: Sequence[Mapping[str, Any]] | None = None) -> pd.DataFrame:
+    """What training the whole profile takes, on each CPU ``make cost`` measured: the protocol's runs
+    estimated from the record (each arm's minutes a run with its evaluations; a tuning run as a
+    baseline run on the training set less the held-out images), the other runs (Fig. 1's and the
+    learning-rate grids they were picked from, the classical baselines) as long as they took where
+    they were trained (the store, and the committed reports' provenance)."""
+    planned = planned_runs(profile)
+    seeds = sorted({c.seed for c in planned if isinstance(c, TrainConfig)})
+    protocol_runs = _protocol_runs(profile, seeds)
+    ours, others = [], {}
+    for config in planned:
+        key = config.hash if isinstance(config, BaselineConfig) else runs.config_hash(runs.identify(config))
+        if key in protocol_runs:
+            ours.append(key)
+        else:
+            others[key] = _stored_minutes(config)
+    for key, minutes in _reported_runs(profile).items():
+        if key not in protocol_runs:
+            others[key] = minutes if minutes is not None else others.get(key)
+    known = [m for m in others.values() if m is not None]
+    rows = []
+    for record in bench_protocol.load_records(profile=profile) if records is None else records:
+        minutes = {(e["recipe"], r["arm"]): r["minutes_per_run"]
+                   for e in record["recipes"] for r in e["rows"] if r["precision"] == e["precision"]}
+        total, missing = 0.0, 0
+        for key in ours:
+            recipe, arm = protocol_runs[key]
+            cost = minutes.get((recipe.key, "baseline" if arm == "tuning" else arm))
+            if cost is not None and arm == "tuning":  # trained on the images not held out
+                cost *= 1 - recipe.holdout_per_class * recipe.classes / bench_protocol.run_shape(recipe)["train_images"]
+            missing += cost is None
+            total += cost or 0.0
+        rows.append({"CPU": f"{record['cpu']}, {record['threads']} threads",
+                     "kernels": bench_protocol.kernels_label(record),
+                     "protocol runs": len(ours),
+                     "their hours (estimated)": f"{total / 60:.1f}" + (f" (+{missing} not timed)" if missing else ""),
+                     "other runs": len(others),
+                     "their hours (as trained)": f"{sum(known) / 60:.1f}"
+                     + (f" (+{len(others) - len(known)} not stored)" if len(known) < len(others) else ""),
+                     "total hours": f"{(total + sum(known)) / 60:.1f}"})
+    if not rows:
+        return pd.DataFrame({"note": [f"no cost record of the {profile} recipes in benchmarks/protocol: run "
+                                      "`make cost` (nothing else training) to measure this CPU"]})
+    return pd.DataFrame(rows).set_index(["CPU", "kernels"])
 
 
 def plot_curves(got: Mapping[str, list], params: Mapping[str, Any]):
