@@ -174,3 +174,14 @@ def test_the_profile_budget_counts_every_planned_protocol_run_once_at_its_arms_c
     held_out = sum(tuning[k] * r.holdout_per_class * r.classes / cost.run_shape(r)["train_images"]
                    for k, r in recipes.items())
     assert row["their hours (estimated)"] == f"{expected - held_out:.1f}"
+
+
+def test_busy_cores_reads_the_share_of_non_idle_jiffies(tmp_path, monkeypatch):
+    """/proc/stat's first line: user nice system idle iowait ...; two samples a second apart."""
+    stat = tmp_path / "stat"
+    samples = iter(["cpu 100 0 100 800 0 0 0\n", "cpu 150 0 150 900 0 0 0\n"])  # 100 busy of 200 jiffies
+    monkeypatch.setattr(cost.Path, "read_text", lambda self: next(samples))
+    monkeypatch.setattr(cost.os, "cpu_count", lambda: 2)
+    assert cost.busy_cores(seconds=0.0, stat=stat) == pytest.approx(1.0)  # one of two cores
+    monkeypatch.undo()
+    assert cost.busy_cores(seconds=0.0, stat=tmp_path / "missing") is None

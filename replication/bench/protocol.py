@@ -129,6 +129,24 @@ def record_name(record: Mapping[str, Any]) -> str:
     return f"{cpu}_{kernels}_{record['threads']}t.json"
 
 
+def busy_cores(seconds: float = 1.0, stat: Path = Path("/proc/stat")) -> float | None:
+    """How many cores other work kept busy over the next ``seconds`` (from /proc/stat's jiffies; None
+    where there is no /proc/stat). The load average cannot tell: it trails a stopped job by minutes."""
+    def sample():
+        fields = [int(v) for v in stat.read_text().splitlines()[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    try:
+        busy0, total0 = sample()
+        time.sleep(seconds)
+        busy1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    cores = os.cpu_count() or 1
+    return cores * (busy1 - busy0) / max(total1 - total0, 1)
+
+
 def measure(profile: str = "cpu", steps: int = 12, warmup: int = 2, rounds: int = 3,
             precisions: Iterable[str] = PRECISIONS, threads: int | None = None, arms: bool = True,
             progress: bool = True) -> dict:
@@ -142,6 +160,10 @@ def measure(profile: str = "cpu", steps: int = 12, warmup: int = 2, rounds: int 
     torch.set_num_threads(threads)
     try:
         load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        busy = busy_cores()
+        if progress and busy is not None and busy > 0.25:
+            print(f"[protocol] warning: other work keeps {busy:.1f} of {os.cpu_count()} cores busy; the record "
+                  "will overstate what a run costs. Measure while nothing else runs.", flush=True)
         out = []
         for recipe in recipes:
             if progress:
@@ -160,7 +182,7 @@ def measure(profile: str = "cpu", steps: int = 12, warmup: int = 2, rounds: int 
     return {"version": RECORD_VERSION, "profile": profile, "cpu": cpu_model(), "cpu_count": os.cpu_count(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "kernels": profiles.cpu_kernels(),
             "native_bf16": bf16_is_native(), "threads": threads, "torch": torch.__version__,
-            "load_average_start": load_start, "load_average_end": load_end,
+            "load_average_start": load_start, "load_average_end": load_end, "busy_cores_before": busy,
             "measured_at": time.strftime("%Y-%m-%d", time.gmtime()), "recipes": out}
 
 
@@ -236,8 +258,8 @@ def cost_table(records: Iterable[Mapping[str, Any]], runs_by_recipe: Mapping[str
                              "training min / run": f"{row['train_minutes_per_run']:.0f}",
                              "with evaluations": f"{row['minutes_per_run']:.0f}",
                              "stored runs here: training / with evaluations, min (median)": stored,
-                             "load (start, end)": f"{record['load_average_start']:.1f}, {record['load_average_end']:.1f}"
-                             if record.get("load_average_start") is not None else "—",
+                             "cores busy before": f"{record['busy_cores_before']:.1f}"
+                             if record.get("busy_cores_before") is not None else "—",
                              "measured": record.get("measured_at", "?")})
     if not rows:
         return pd.DataFrame({"note": ["no cost record in benchmarks/protocol: run `make cost` (nothing else "
