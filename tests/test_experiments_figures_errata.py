@@ -100,15 +100,16 @@ def test_the_colour_statistic_and_the_split_test_tell_grey_from_coloured_kernels
 
 def kernel_runs(seeds=range(5)):
     """Two-tower nets whose coloured tower is drawn at random (the renumbering), and one-tower nets
-    (half the kernels) whose kernels are all alike: the stored conv1 arrays [towers, K, 3, h, w]."""
+    (half the kernels) whose kernels are all alike: the stored conv1 arrays [towers, K, 3, h, w], 11x11
+    as the recipe's conv1, drawn independently of the nets' initialisation (kernels that learned)."""
     rng = np.random.default_rng(1)
     base, control = [], []
     for seed in seeds:
-        towers = [kernel_set(rng, 24, False), kernel_set(rng, 24, True)]
+        towers = [kernel_set(rng, 24, False, 11), kernel_set(rng, 24, True, 11)]
         if rng.random() < 0.5:
             towers.reverse()
         base.append(fabricated(seed, conv1=np.stack(towers).astype(np.float32)))
-        mixed = np.concatenate([kernel_set(rng, 12, False), kernel_set(rng, 12, True)])[rng.permutation(24)]
+        mixed = np.concatenate([kernel_set(rng, 12, False, 11), kernel_set(rng, 12, True, 11)])[rng.permutation(24)]
         control.append(fabricated(seed, "one_tower", conv1=mixed[None].astype(np.float32)))
     return paired.Arms(protocol.CPU_NETTE, {"baseline": base, "one_tower": control})
 
@@ -126,6 +127,42 @@ def test_the_kernel_claims_on_fabricated_nets():
     assert [len(h) for h in halves] == [12, 12]
     table = kernels.split_table(arms)
     assert len(table) == 10 and table["kernels a group"].tolist() == [24] * 5 + [12] * 5
+
+
+def test_kernels_still_at_their_draw_leave_both_claims_not_evaluated_with_the_share():
+    """Nets whose conv1 is its initialisation, rescaled and barely perturbed: the colour test would measure
+    the random draw, so neither claim is judged; kernels that moved away (kernel_runs) are judged."""
+    rng = np.random.default_rng(2)
+    near = {}
+    for arm in ("baseline", "one_tower"):
+        near[arm] = []
+        for seed in range(5):
+            start = kernels.initial_conv1(fabricated(seed, arm))
+            towers = 2 if arm == "baseline" else 1
+            final = 1.3 * start + 0.1 * start.std() * rng.standard_normal(start.shape)
+            near[arm].append(fabricated(seed, arm, conv1=final.reshape(towers, -1, *start.shape[1:]).astype(np.float32)))
+    arms = paired.Arms(protocol.CPU_NETTE, near)
+    assert np.median(kernels.init_share(near["baseline"][0])) > 0.95
+    got = kernels.claims_of({paired.IMAGENET: arms}, CPU)
+    for claim_id in ("kernels.tower_split", "kernels.one_tower_control"):
+        assert got[claim_id]["measurement"] is None
+        assert "kept its random initialisation" in got[claim_id]["scale"]["variant"]
+        assert claims.verdict(claim_id, None) == claims.NOT_EVALUATED
+    moved = kernel_runs()
+    assert kernels.median_init_share(moved.runs["baseline"]) < 0.1  # drawn independently of the init
+    table = kernels.init_table(arms)
+    assert len(table) == 10 and (table["energy along the initial weights, median %"].astype(int) > 95).all()
+
+
+def test_the_rebuilt_initial_conv1_is_the_one_the_trainer_starts_from():
+    from replication.data.splits import synthetic_split
+    from replication.engine.trainer import Trainer
+
+    config = protocol.SMOKE_NETTE.config(3).replace(dataset="synthetic")
+    trainer = Trainer(config, data=(synthetic_split("train", 2, 128), synthetic_split("val", 1, 128)), device="cpu")
+    started = np.concatenate([w.numpy() for w in figures.conv1_kernels(trainer.module)])
+    run = SimpleNamespace(config=config, summary={"classes": 10}, hash="x")
+    np.testing.assert_array_equal(kernels.initial_conv1(run), started)  # bit for bit: the same draw
 
 
 def test_fig3_and_the_distributions_draw_from_the_stored_array():

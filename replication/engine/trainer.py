@@ -81,6 +81,26 @@ class NonFiniteLossError(RuntimeError):
 # --------------------------------------------------------------------------
 
 
+def initial_model(config: TrainConfig, num_classes: int, input_size: int) -> nn.Module:
+    """The net a run of ``config`` starts from, on the CPU: its weights before the first step.
+
+    Seeds the global generator from the run's seed (as the trainer always has), so a caller that
+    must not disturb it wraps the call in ``torch.random.fork_rng``. With ``layer_seeds`` (the paired
+    protocol) each layer's weights come from (seed, layer name) alone (``seeds.layer_seed``).
+    """
+    torch.manual_seed(derive_seed(config.seed, 0, STREAM_INIT))
+    model_spec = dict(config.model)
+    model_spec.setdefault("num_classes", num_classes)
+    model_spec.setdefault("input_size", input_size)
+    module = models.build_model(model_spec)
+    if config.layer_seeds:  # paired arms: each layer's weights from (seed, layer name) alone
+        models.init_layer_by_layer(module, lambda name: layer_seed(config.seed, name),
+                                   kaiming=config.init == "kaiming")
+    elif config.init == "kaiming":
+        models.kaiming_init(module)
+    return module
+
+
 class Trainer:
     """Model, optimiser, augmentation and data of one config, and one training step.
 
@@ -106,17 +126,8 @@ class Trainer:
                           "autocast is emulated and runs several times slower than fp32 here", stacklevel=2)
         self.train_split, self.val_split = data if data is not None else load_data(config, progress)
 
-        torch.manual_seed(derive_seed(config.seed, 0, STREAM_INIT))
-        model_spec = dict(config.model)
-        model_spec.setdefault("num_classes", len(self.train_split.classes))
-        model_spec.setdefault("input_size", config.crop or self.image_size)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-        module = models.build_model(model_spec)
-        if config.layer_seeds:  # paired arms: each layer's weights from (seed, layer name) alone
-            models.init_layer_by_layer(module, lambda name: layer_seed(config.seed, name),
-                                       kaiming=config.init == "kaiming")
-        elif config.init == "kaiming":
-            models.kaiming_init(module)
+        module = initial_model(config, len(self.train_split.classes), config.crop or self.image_size)
         self.module = module.to(self.device, memory_format=self.memory_format)
         self.model = self.module  # what is called in training: the module, or its DDP wrapper
         if self.world > 1:

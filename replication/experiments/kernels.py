@@ -22,16 +22,21 @@ from typing import Any, Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
 
 from replication import claims
 from replication.claims import Claim, register
 from replication.engine import figures
+from replication.engine.trainer import initial_model
 from replication.experiments.paired import (IMAGENET, Arms, Measured, measure_datasets, plan_datasets, scale)
 
 NOTEBOOK = "09_kernels"
 CONTROL = "one_tower"
 ALPHA = 0.01        # per net: the Mann-Whitney test's level (kernels are its units)
 MIN_SEEDS = 5       # "every run": judged over five nets at least
+# The test needs kernels the net learned: when more than half of a typical conv1 kernel's energy still
+# lies along its random initial weights (``init_share``), the colour statistic measures the draw.
+INIT_SHARE_LIMIT = 0.5
 AT_OUR_SCALE = ("Measured on the miniature protocol (notebook 00): the finished baseline nets of the profile's "
                 "ImageNet stand-in (Imagenette below the paper profile: 112 px crops, the paper's 11×11 stride-4 "
                 "conv1 at the recipe's width), one net a seed; the paper's nets are 90 epochs at full width.")
@@ -97,15 +102,63 @@ def split_measurement(runs: Sequence) -> dict:
         coloured_tower=[{1: 2, -1: 1, 0: None}[t["split"]] for t in tests])
 
 
+# ---------------------------------------------------------------------------
+# Did conv1 learn? (the precondition of both claims)
+# ---------------------------------------------------------------------------
+
+def initial_conv1(run) -> np.ndarray:
+    """conv1's kernels as the run started, [K, 3, h, w] (every tower's, in the stored order), rebuilt from
+    its config exactly as the trainer built them (``engine.trainer.initial_model``). conv1's initial
+    weights do not depend on the number of classes or the input size (with ``layer_seeds`` each layer
+    draws from its own seed; without, conv1 draws first)."""
+    classes = run.summary.get("classes")
+    with torch.random.fork_rng(devices=[]):
+        model = initial_model(run.config, classes if isinstance(classes, int) else 10, run.config.crop or 224)
+    return np.concatenate([w.numpy() for w in figures.conv1_kernels(model)])
+
+
+def init_share(run) -> np.ndarray:
+    """Per conv1 kernel: the share of its final weights' energy along its initial weights, the squared
+    cosine between the two (1: it is its random initialisation, rescaled; near 0: it moved away)."""
+    final = np.concatenate([w.numpy() for w in figures.conv1_kernels(run.artifact("conv1"))])
+    start = initial_conv1(run)
+    if final.shape != start.shape:
+        raise ValueError(f"run {run.hash}: stored conv1 {final.shape} is not the shape its config builds "
+                         f"{start.shape}")
+    a, b = final.reshape(len(final), -1), start.reshape(len(start), -1)
+    cosine = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    return cosine ** 2
+
+
+def median_init_share(runs: Sequence) -> float:
+    """The median over nets of each net's median ``init_share``: how much of a typical kernel is still
+    its random initialisation."""
+    return float(np.median([np.median(init_share(run)) for run in runs]))
+
+
+def not_learned(arms: Arms, arm: str, what: str) -> dict | None:
+    """The claim's entry when conv1 has not left its random initialisation (``INIT_SHARE_LIMIT``): not
+    evaluated, with the number; None when conv1 learned enough for the test to measure it."""
+    share = median_init_share(arms.runs[arm])
+    if share < INIT_SHARE_LIMIT:
+        return None
+    return {"measurement": None,
+            "scale": {**scale(arms, what), "variant": (
+                f"not at this scale: {arms.recipe.net_label()}, {arms.runs[arm][0].config.epochs} epochs: conv1 "
+                f"kept its random initialisation (a median {share:.0%} of each kernel's energy along its initial "
+                f"weights, {len(arms.runs[arm])} nets; the test needs under {INIT_SHARE_LIMIT:.0%}), so a colour "
+                "statistic would measure the initialisation, not what the net learned")}}
+
+
 def claims_of(got: Mapping[str, Arms], params: Mapping[str, Any]) -> dict[str, dict]:
     arms = got[IMAGENET]
+    split_what = "conv1 of the two-tower baseline, one Mann-Whitney test a seed"
+    control_what = "conv1 of the one-tower net (arm one_tower), halves by index, one Mann-Whitney test a seed"
     return {
-        "kernels.tower_split": {"measurement": split_measurement(arms.runs["baseline"]),
-                                "scale": scale(arms, "conv1 of the two-tower baseline, one Mann-Whitney "
-                                                     "test a seed")},
-        "kernels.one_tower_control": {"measurement": split_measurement(arms.runs[CONTROL]),
-                                      "scale": scale(arms, "conv1 of the one-tower net (arm one_tower), halves "
-                                                           "by index, one Mann-Whitney test a seed")},
+        "kernels.tower_split": not_learned(arms, "baseline", split_what) or {
+            "measurement": split_measurement(arms.runs["baseline"]), "scale": scale(arms, split_what)},
+        "kernels.one_tower_control": not_learned(arms, CONTROL, control_what) or {
+            "measurement": split_measurement(arms.runs[CONTROL]), "scale": scale(arms, control_what)},
     }
 
 
@@ -133,6 +186,27 @@ def split_table(arms: Arms) -> pd.DataFrame:
                          "P(group 2 more coloured)": f"{test['prob_second_more_coloured']:.2f}",
                          f"split at {ALPHA:g}": {1: "group 2 coloured", -1: "group 1 coloured", 0: "no"}[test["split"]]})
     return pd.DataFrame(rows).set_index("net")
+
+
+def init_table(arms: Arms) -> pd.DataFrame:
+    """Per net (baseline and control, each seed): how much of its conv1 kernels is still their random
+    initialisation (``init_share``: median, the middle half, and the least of any kernel)."""
+    rows = []
+    for arm, label in (("baseline", "two towers"), (CONTROL, "one tower")):
+        for run in arms.runs[arm]:
+            share = init_share(run)
+            rows.append({"net": f"{label}, seed {run.config.seed}", "kernels": len(share),
+                         "energy along the initial weights, median %": f"{100 * np.median(share):.0f}",
+                         "middle half %": f"{100 * np.quantile(share, 0.25):.0f}-{100 * np.quantile(share, 0.75):.0f}",
+                         "least %": f"{100 * share.min():.0f}"})
+    return pd.DataFrame(rows).set_index("net")
+
+
+def plot_kernels_at_init(run):
+    """The kernels of ``plot_kernels(run)`` as the run drew them before its first step (same layout)."""
+    start = initial_conv1(run).reshape(np.shape(run.artifact("conv1")))
+    return figures.plot_conv1_kernels(start, ncols=12, title=f"the same conv1 at its initialisation (seed "
+                                                             f"{run.config.seed}), before the first step")
 
 
 def plot_distributions(arms: Arms):
