@@ -144,7 +144,7 @@ def not_learned(arms: Arms, arm: str, what: str) -> dict | None:
         return None
     return {"measurement": None,
             "scale": {**scale(arms, what), "variant": (
-                f"not at this scale: {arms.recipe.net_label()}, {arms.runs[arm][0].config.epochs} epochs: conv1 "
+                f"{arms.recipe.net_label()}; {what}; not at this scale: conv1 "
                 f"kept its random initialisation (a median {share:.0%} of each kernel's energy along its initial "
                 f"weights, {len(arms.runs[arm])} nets; the test needs under {INIT_SHARE_LIMIT:.0%}), so a colour "
                 "statistic would measure the initialisation, not what the net learned")}}
