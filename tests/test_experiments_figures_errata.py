@@ -361,10 +361,12 @@ def test_the_notebooks_register_their_claims_with_kinds_and_rules():
 
 
 def protocol_arms() -> set[str]:
-    """The arms `make protocol` trains on Imagenette (the cpu queue)."""
+    """The arms `make protocol` trains on Imagenette (the cpu queue), the Makefile's variables expanded."""
     text = (REPO / "Makefile").read_text().replace("\\\n", " ")
+    variables = dict(re.findall(r"^([A-Z_]+)\s*:=\s*(.*)$", text, flags=re.M))
+    text = re.sub(r"\$\(([A-Z_]+)\)", lambda m: variables.get(m.group(1), m.group(0)), text)
     return {arm for line in text.splitlines() if "--datasets imagenette" in line and "--arms" in line
-            for arm in re.split(r"\s+", line.split("--arms", 1)[1].strip())}
+            for arm in re.split(r"\s+", line.split("--arms", 1)[1].strip().rstrip(")"))}
 
 
 def test_the_cpu_plans_ask_only_for_what_the_queue_trains_at_the_profile_seeds():
