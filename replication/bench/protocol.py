@@ -65,7 +65,7 @@ def _trainer(recipe, arm: str, precision: str, batch: int, steps: int) -> Traine
 def settings(recipe, precisions: Iterable[str] = PRECISIONS, arms: bool = True) -> list[tuple[str, str]]:
     """(arm, precision) pairs to time: the baseline in each precision, every other arm that applies to
     the recipe's net in the recipe's own precision (what its runs train in)."""
-    from replication.experiments.protocol import ARMS
+    from replication.experiments.protocol import ARMS  # here: replication.experiments imports this module
 
     out = [("baseline", p) for p in precisions]
     if arms:
@@ -152,7 +152,7 @@ def measure(profile: str = "cpu", steps: int = 12, warmup: int = 2, rounds: int 
             progress: bool = True) -> dict:
     """One record: every recipe of ``profile`` timed on this CPU at the recipe's thread count, its
     baseline in each of ``precisions`` and (``arms``) each of its arms in the recipe's precision."""
-    from replication.experiments.protocol import recipes_for  # the experiments import the engine, not the reverse
+    from replication.experiments.protocol import recipes_for  # here: replication.experiments imports this module
 
     recipes = recipes_for(profile)
     threads = threads or recipes[0].threads
@@ -229,8 +229,7 @@ def _runs_here(record: Mapping[str, Any], runs: Iterable) -> list:
             and run.summary["hardware"].get("torch_threads") == record["threads"]]
 
 
-def cost_table(records: Iterable[Mapping[str, Any]], runs_by_recipe: Mapping[str, Iterable] | None = None,
-               recipes: Iterable[str] | None = None):
+def cost_table(records: Iterable[Mapping[str, Any]], runs_by_recipe: Mapping[str, Iterable] | None = None):
     """One row per record, recipe and precision: seconds a step and the minutes one run takes on that
     CPU, beside the median times of the stored runs (``runs_by_recipe``) trained on the same machine,
     kernels and threads (a check of the estimate; the runs' precision is the recipe's, and a run
@@ -242,8 +241,6 @@ def cost_table(records: Iterable[Mapping[str, Any]], runs_by_recipe: Mapping[str
     rows = []
     for record in records:
         for entry in record["recipes"]:
-            if recipes is not None and entry["recipe"] not in recipes:
-                continue
             here = _runs_here(record, runs_by_recipe.get(entry["recipe"], []))
             for row in entry["rows"]:
                 if row["arm"] != "baseline":
