@@ -163,7 +163,7 @@ def test_the_profile_budget_counts_every_planned_protocol_run_once_at_its_arms_c
                   for arm, delta in ARMS.items() if recipe.arch in delta.archs]}
         for key, recipe in recipes.items()]}
     planned = miniature.planned_runs("cpu")
-    assert len({id(c) for c in planned}) == len(planned)
+    assert len({id(c) for c in planned.values()}) == len(planned)
     tuning = {key: len(r.tuning_grid) for key, r in recipes.items()}
     nette_arms = [a for a, d in ARMS.items() if "alexnet" in d.archs and a not in ("baseline", "one_tower")]
     cifar_arms = [a for a, d in ARMS.items() if "conv_local" in d.archs]

@@ -231,9 +231,9 @@ def arm_cost_table() -> pd.DataFrame:
     return bench_protocol.arm_table(bench_protocol.load_records(profile="cpu"))
 
 
-def planned_runs(profile: str) -> list:
-    """Every run and classical baseline the profile's notebooks read (each notebook's ``plan`` at the
-    profile's parameters, seeds raised where a notebook needs more), each once."""
+def planned_runs(profile: str) -> dict[str, Any]:
+    """``{run id: config}`` of every run and classical baseline the profile's notebooks read (each
+    notebook's ``plan`` at the profile's parameters, seeds raised where a notebook needs more), each once."""
     from replication import experiments, profiles
 
     params = profiles.validate_parameters(**profiles.load_profile(profile))
@@ -254,7 +254,7 @@ def planned_runs(profile: str) -> list:
         for config in walk(module.plan(profiles.notebook_parameters(params, module.NOTEBOOK))):
             key = config.hash if isinstance(config, BaselineConfig) else runs.config_hash(runs.identify(config))
             seen.setdefault(key, config)
-    return list(seen.values())
+    return seen
 
 
 def _protocol_runs(profile: str, seeds: Sequence[int]) -> dict[str, tuple[Recipe, str]]:
@@ -296,11 +296,10 @@ def budget_table(profile: str = "cpu", records: Sequence[Mapping[str, Any]] | No
     learning-rate grids they were picked from, the classical baselines) as long as they took where
     they were trained (the store, and the committed reports' provenance)."""
     planned = planned_runs(profile)
-    seeds = sorted({c.seed for c in planned if isinstance(c, TrainConfig)})
+    seeds = sorted({c.seed for c in planned.values() if isinstance(c, TrainConfig)})
     protocol_runs = _protocol_runs(profile, seeds)
     ours, others = [], {}
-    for config in planned:
-        key = config.hash if isinstance(config, BaselineConfig) else runs.config_hash(runs.identify(config))
+    for key, config in planned.items():
         if key in protocol_runs:
             ours.append(key)
         else:
