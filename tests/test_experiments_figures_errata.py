@@ -325,6 +325,24 @@ def test_the_errata_claims_on_fabricated_runs():
         errata.dropout_at_test_claim(stale, "val_top1_dropout_on_mean", CPU)
 
 
+def test_a_net_whose_loss_stays_at_ln_classes_is_listed_from_the_epoch_it_stayed_there():
+    uniform = np.log(10)
+
+    def with_losses(seed, arm, losses):
+        run = fabricated(seed, arm)
+        run.history = [{"epoch": e, "train_loss": loss, "val_top1": 0.9} for e, loss in enumerate(losses, 1)]
+        return run
+
+    dead = with_losses(0, "fc8_relu", [2.4, uniform, uniform * 0.99, uniform, uniform * 1.0005, uniform])
+    assert errata.at_chance_since(dead, 10) == 4  # the dip at epoch 3 restarts the count
+    assert errata.at_chance_since(with_losses(0, "baseline", [uniform, uniform, 2.0]), 10) is None
+    learning = paired.Arms(protocol.CPU_NETTE, {"baseline": [with_losses(0, "baseline", [2.3, 1.5])]})
+    assert errata.at_chance_table(learning).iloc[0, 0].startswith("none")
+    table = errata.at_chance_table(paired.Arms(protocol.CPU_NETTE, {**learning.runs, "fc8_relu": [dead]}))
+    assert list(table.index) == ["fc8_relu, seed 0"] and table.iloc[0]["at ln(classes) since epoch"] == 4
+    assert table.iloc[0]["chance %"] == "90.0"
+
+
 def test_what_a_streamed_recipe_cannot_measure_says_so():
     """ILSVRC at the paper profile is streamed: its baselines store neither neighbours nor dropout-at-test errors."""
     paper = {"profile": "paper", "precision": "fp32", "seeds": [0]}

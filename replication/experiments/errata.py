@@ -21,6 +21,7 @@ interval says which way and how much:
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 import pandas as pd
@@ -128,6 +129,46 @@ def dropout_at_test_table(arms: Arms) -> pd.DataFrame:
                  f"{pct(run.summary['val_top1_dropout_on_mean']):.1f}"}
             for run in arms.runs["baseline"]]
     return pd.DataFrame(rows).set_index("seed")
+
+
+# A net whose training loss stays within this fraction of ln(classes), the loss of a uniform softmax,
+# has stopped telling the classes apart (e.g. a ReLU on the logits that has zeroed them all).
+AT_CHANCE_TOLERANCE = 0.001
+
+
+def at_chance_since(run, classes: int, tolerance: float = AT_CHANCE_TOLERANCE) -> int | None:
+    """The first epoch from which ``run``'s training loss stays within ``tolerance`` (relative) of
+    ln(``classes``) to the last epoch; None when its last epoch is below that."""
+    uniform = math.log(classes)
+    since = None
+    for row in run.history:
+        if abs(row["train_loss"] - uniform) <= tolerance * uniform:
+            since = since or row["epoch"]
+        else:
+            since = None
+    return since
+
+
+def at_chance_table(arms: Arms) -> pd.DataFrame:
+    """Every net of the notebook (baseline and each arm, every seed) whose training loss ended at
+    ln(classes), with the epoch from which it stayed there; one row saying so when no net did."""
+    classes = arms.recipe.classes
+    rows = []
+    for arm, runs in arms.runs.items():
+        for run in runs:
+            since = at_chance_since(run, classes)
+            if since is None:
+                continue
+            last = run.history[-1]
+            rows.append({"net": f"{arm}, seed {run.config.seed}", "at ln(classes) since epoch": since,
+                         "training loss, last epoch": f"{last['train_loss']:.4f}",
+                         "ln(classes)": f"{math.log(classes):.4f}",
+                         "val top-1 %, last epoch": f"{pct(last['val_top1']):.1f}",
+                         "chance %": f"{100 * (1 - 1 / classes):.1f}"})
+    if not rows:
+        return pd.DataFrame({"net": ["—"], "at ln(classes) since epoch": [
+            f"none: every net's last training loss is below ln({classes})"]}).set_index("net")
+    return pd.DataFrame(rows).set_index("net")
 
 
 def input_size_table() -> pd.DataFrame:
