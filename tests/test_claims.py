@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from replication import claims
+from replication.claims.report import status_text
 from replication import experiments  # noqa: F401  (importing it registers every notebook's claims)
 from replication.claims import (
     INCONCLUSIVE, NOT_EVALUATED, NOT_REPRODUCED, PARTLY_REPRODUCED, REPRODUCED, Claim,
@@ -158,6 +159,32 @@ def test_paired_measurement_has_a_bootstrap_check_and_the_detectable_effect():
     assert claims.bootstrap_interval([1.0, 2.0]) is None and claims.detectable_effect([1.0]) is None
     more = claims.detectable_effect([0.5, 0.8, 0.3, 0.9, 0.6] * 4)
     assert more < m["detectable"]  # more seeds detect smaller effects
+
+
+def stopped(passed: bool) -> dict:
+    return {"epochs": 30, "window": 6, "gain": 0.002 if passed else 0.006, "threshold": 0.005, "passed": passed}
+
+
+@pytest.mark.parametrize("arm_stopped, status", [(True, REPRODUCED), (False, INCONCLUSIVE)])
+def test_a_claim_on_nets_still_improving_is_inconclusive(arm_stopped, status):
+    # the same resolved difference: reproduced when both arms stopped improving, inconclusive otherwise
+    m = claims.paired_measurement([38.0, 39.0, 40.1], [39.5, 40.4, 41.6], [0, 1, 2])
+    assert claims.verdict("imagenet.ten_crop_top1", m) == REPRODUCED
+    gated = {**m, "stopping": {"baseline": stopped(True), "no_lrn": stopped(arm_stopped)}}
+    assert claims.verdict("imagenet.ten_crop_top1", gated) == status
+    assert claims.still_improving(gated) == ([] if arm_stopped else ["no_lrn"])
+    entry = {"status": claims.verdict("imagenet.ten_crop_top1", gated), "measured": gated}
+    shown = status_text(entry)
+    assert shown == ("reproduced" if arm_stopped else "inconclusive (still improving: no_lrn)")
+    # recomputing a saved report applies the gate too
+    assert claims.recompute_statuses(report_with("imagenet.ten_crop_top1", gated)) == []
+
+
+def test_the_gate_leaves_not_evaluated_alone():
+    short = {**claims.seeded_measurement([20.0, 21.0, 19.0], [0, 1, 2]), "epochs": 30,
+             "stopping": {"baseline": stopped(False)}}
+    assert claims.verdict("lrn.cifar_with", short) == NOT_EVALUATED
+    assert claims.still_improving(None) == [] and claims.still_improving({"value": 1}) == []
 
 
 def test_missing_measurement_is_not_evaluated():

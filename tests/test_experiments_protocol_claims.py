@@ -124,6 +124,23 @@ def test_pooling_and_lrn_claims_are_paired_differences_on_fabricated_runs():
                             "ten_crop_top1", "x")
 
 
+def test_a_paired_claim_records_whether_each_arm_stopped_improving():
+    def flat(run):  # the same run, its validation error flat over the epochs
+        return SimpleNamespace(**{**vars(run), "history": [{**row, "val_top1": run.history[-1]["val_top1"]}
+                                                           for row in run.history]})
+    base = [flat(fabricated(s, 30.0 + s, 3.0 + s)) for s in range(3)]
+    learning = [fabricated(s, 32.0 + s, 4.0 + s) for s in range(3)]  # still a point an epoch
+    got = paired.paired_claim(paired.Arms(protocol.CPU_NETTE, {"baseline": base, "no_lrn": learning}),
+                              "no_lrn", "ten_crop_top1", "x")["measurement"]
+    assert got["stopping"]["baseline"]["passed"] and not got["stopping"]["no_lrn"]["passed"]
+    assert got["stopping"]["no_lrn"]["gain"] == pytest.approx(0.02)  # two epochs of a point each
+    assert claims.still_improving(got) == ["no_lrn"]
+    assert claims.verdict("lrn.imagenet_top1", got) == claims.INCONCLUSIVE  # resolved +2 pp, but still learning
+    finished = paired.paired_claim(paired.Arms(protocol.CPU_NETTE, {"baseline": base, "no_lrn": [flat(r) for r in learning]}),
+                                   "no_lrn", "ten_crop_top1", "x")["measurement"]
+    assert claims.verdict("lrn.imagenet_top1", finished) != claims.INCONCLUSIVE
+
+
 def test_top5_claims_are_not_evaluated_on_a_stand_in_with_ten_classes():
     base = [fabricated(s, 30.0 + s, 3.0 + s) for s in range(3)]
     arms = paired.Arms(protocol.CPU_NETTE, {"baseline": base, "non_overlapping": base, "no_lrn": base,

@@ -25,6 +25,7 @@ from replication.claims.registry import (
 )
 from replication.claims.rules import (
     INCONCLUSIVE, NOT_EVALUATED, NOT_REPRODUCED, PARTLY_REPRODUCED, REPRODUCED, RULES, STATUSES, Rule, rule,
+    still_improving,
 )
 from replication.claims.stats import (
     bootstrap_interval, detectable_effect, difference_measurement, ensemble_measurement, epochs_to_plateau,
@@ -41,7 +42,7 @@ __all__ = [
     "CHECK", "CLAIM", "CLAIMS", "ERRATUM", "KINDS", "VARIANT", "Claim", "claims_for", "format_measurement", "format_value", "get_claim", "recompute_statuses",
     "register", "verdict",
     "INCONCLUSIVE", "NOT_EVALUATED", "NOT_REPRODUCED", "PARTLY_REPRODUCED", "REPRODUCED", "RULES", "STATUSES",
-    "Rule", "rule",
+    "Rule", "rule", "still_improving",
     "bootstrap_interval", "detectable_effect", "difference_measurement", "epochs_to_plateau", "exact_measurement",
     "neighbour_label_agreement", "tower_colour_split", "ensemble_measurement", "jackknife_interval", "paired_measurement",
     "paired_ratio_measurement", "plain", "seed_share_measurement", "seeded_measurement",

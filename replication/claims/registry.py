@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from replication.claims.rules import NOT_EVALUATED, RULES
+from replication.claims.rules import INCONCLUSIVE, NOT_EVALUATED, RULES, still_improving
 from replication.claims.stats import plain
 
 
@@ -79,12 +79,16 @@ def claims_for(notebook: str) -> list[Claim]:
 def verdict(claim_id: str, measurement: Mapping[str, Any] | None) -> str:
     """The status of a claim given its measurement, by the claim's registered rule.
 
-    A missing measurement (None) is always "not evaluated".
+    A missing measurement (None) is always "not evaluated"; a measurement of nets that had not
+    stopped improving is "inconclusive" (``rules.still_improving``; the gate in the rules' docstring).
     """
     claim = get_claim(claim_id)
     if measurement is None:
         return NOT_EVALUATED
-    return RULES[claim.rule](claim, measurement)
+    status = RULES[claim.rule](claim, measurement)
+    if status != NOT_EVALUATED and still_improving(measurement):
+        return INCONCLUSIVE
+    return status
 
 
 def recompute_statuses(report: Mapping[str, Any]) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from replication.claims.registry import (KINDS, claims_for, format_detectable, format_measurement, get_claim,
                                          recompute_statuses, verdict)
-from replication.claims.rules import STATUSES
+from replication.claims.rules import INCONCLUSIVE, STATUSES, still_improving
 from replication.claims.stats import plain
 from replication.paths import atomic_write_text
 
@@ -190,8 +190,16 @@ def entry_strings(entry: Mapping[str, Any]) -> dict[str, str]:
         "measured": format_measurement(entry["measured"], entry["unit"]),
         "detectable": format_detectable(entry["measured"], entry["unit"]),
         "scale": format_scale(entry["scale"]),
-        "status": entry["status"],
+        "status": status_text(entry),
     }
+
+
+def status_text(entry: Mapping[str, Any]) -> str:
+    """The status, and which arms were still improving when the gate made it inconclusive."""
+    learning = still_improving(entry["measured"])
+    if learning and entry["status"] == INCONCLUSIVE:
+        return f"{INCONCLUSIVE} (still improving: {', '.join(learning)})"
+    return entry["status"]
 
 
 # ---------------------------------------------------------------------------

@@ -15,6 +15,13 @@ one that excludes zero on the wrong side is *not reproduced*. Judging the
 interval, not the point estimate, means no status turns on a third digit: an
 effect of 0.335 and one of 0.327 of the paper's size, measured as precisely,
 get the same status against a factor of 3.
+
+One gate comes before every rule (``registry.verdict`` applies it): a measurement of trained nets
+may carry ``stopping``, the protocol's stopping check of each arm it compares (``{arm: {"passed":
+bool, "gain": ...}}``, on the arm's mean validation curve). When an arm has not stopped improving,
+the status is *inconclusive* whatever the interval says: the comparison is of nets still learning,
+which measures the start of learning, not the recipe's finished nets (``still_improving`` names
+them; the number and its interval stay in the report for what they are).
 """
 
 from __future__ import annotations
@@ -47,6 +54,13 @@ def rule(function: Rule) -> Rule:
     """Register a rule under its function name."""
     RULES[function.__name__] = function
     return function
+
+
+def still_improving(measurement: Mapping[str, Any] | None) -> list[str]:
+    """The arms of a measurement whose nets had not stopped improving (its ``stopping`` entry, see the
+    module's docstring), in order; empty when every arm passed or the measurement has no such entry."""
+    stopping = (measurement or {}).get("stopping") or {}
+    return [arm for arm, check in stopping.items() if not check["passed"]]
 
 
 # ---------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from replication import claims
 from replication.claims import Claim, register
 from replication.experiments import architecture
 from replication.experiments.paired import (IMAGENET, Arms, Measured, measure_datasets, not_here, paired_claim, pct,
-                                            plan_datasets, scale)
+                                            plan_datasets, scale, with_stopping)
 from replication.experiments.protocol import FINAL_BASELINE_MEASUREMENTS
 
 NOTEBOOK = "11_errata"
@@ -96,8 +96,9 @@ def dropout_at_test_claim(arms: Arms, key: str, params: Mapping[str, Any]) -> di
                          "dropout-at-test errors (protocol.FINAL_BASELINE_MEASUREMENTS); train them again")
     draws = runs[0].summary.get("dropout_on_draws")
     what = ("one stochastic pass" if key.endswith("one_draw") else f"softmax averaged over {draws} passes")
-    return {"measurement": claims.paired_measurement([pct(r.summary[key]) for r in runs],
-                                                     [pct(r.summary["val_top1"]) for r in runs], arms.seeds),
+    measurement = claims.paired_measurement([pct(r.summary[key]) for r in runs],
+                                            [pct(r.summary["val_top1"]) for r in runs], arms.seeds)
+    return {"measurement": with_stopping(measurement, arms, "baseline"),
             "scale": scale(arms, f"dropout on at test ({what}) minus off, centre crop, the baseline nets")}
 
 

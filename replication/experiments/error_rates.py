@@ -25,7 +25,7 @@ from replication import claims
 from replication.claims import Claim, register
 from replication.engine import evaluate
 from replication.experiments.paired import (IMAGENET, Arms, Measured, available, fetch, few_classes, mean_ci, pct, recipe,
-                                           scale,
+                                           scale, with_stopping,
                                            top5_measurable)
 from replication.experiments.baselines import BaselineConfig
 from replication.experiments.protocol import CLASSICAL
@@ -184,7 +184,8 @@ def ensemble_claim(arms: Arms, k: int) -> dict:
     """The ensemble of all the baseline nets against their mean top-``k`` error, with its jackknife."""
     probs, labels = member_probs(arms.runs["baseline"])
     full, leave_one_out = evaluate.ensemble_effects(probs, labels, k)
-    return {"measurement": claims.ensemble_measurement(pct(full), [pct(v) for v in leave_one_out], arms.seeds),
+    measurement = claims.ensemble_measurement(pct(full), [pct(v) for v in leave_one_out], arms.seeds)
+    return {"measurement": with_stopping(measurement, arms, "baseline"),
             "scale": scale(arms, f"ensemble of {len(probs)} nets vs their mean, ten-crop, jackknife")}
 
 
@@ -192,7 +193,7 @@ def ten_crop_claim(arms: Arms, k: int) -> dict:
     runs = arms.runs["baseline"]
     ten = [pct(r.summary[f"ten_crop_top{k}"]) for r in runs]
     centre = [pct(r.summary[f"val_top{k}"]) for r in runs]
-    return {"measurement": claims.paired_measurement(ten, centre, arms.seeds),
+    return {"measurement": with_stopping(claims.paired_measurement(ten, centre, arms.seeds), arms, "baseline"),
             "scale": scale(arms, "ten-crop vs centre, paired by net")}
 
 
@@ -210,7 +211,7 @@ def classical_claim(arms: Arms, records: Sequence[Mapping[str, Any]], k: int) ->
                                                           "no reduction to measure")}
     reductions = [100.0 * (1.0 - pct(r.summary[f"ten_crop_top{k}"]) / pct(best[f"val_top{k}"]))
                   for r in arms.runs["baseline"]]
-    return {"measurement": claims.seeded_measurement(reductions, arms.seeds),
+    return {"measurement": with_stopping(claims.seeded_measurement(reductions, arms.seeds), arms, "baseline"),
             "scale": scale(arms, f"top-{k} vs the {best['kind']} baseline, ten-crop")}
 
 

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 from replication import claims
 from replication.claims import Claim, register
 from replication.experiments.paired import (IMAGENET, Arms, Measured, measure_datasets, not_here, paired_claim,
-                                            paired_top5_claim, plan_datasets, scale)
+                                            paired_top5_claim, plan_datasets, scale, with_stopping)
 
 NOTEBOOK = "03_lrn"
 ARMS = ("no_lrn", "lrn_scale_only")
@@ -87,7 +87,7 @@ def absolute(arms: Arms, arm: str) -> dict:
     """One arm's centre-crop test errors (percent) over seeds, with the epochs its nets trained."""
     runs = arms.runs[arm]
     measurement = claims.seeded_measurement([100 * r.summary["val_top1"] for r in runs], arms.seeds)
-    return {"measurement": {**measurement, "epochs": runs[0].config.epochs},
+    return {"measurement": {**with_stopping(measurement, arms, arm), "epochs": runs[0].config.epochs},
             "scale": scale(arms, f"{'without' if arm == 'no_lrn' else 'with'} LRN, centre crop")}
 
 

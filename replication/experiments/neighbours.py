@@ -42,7 +42,7 @@ from replication.engine import figures, runs as run_store
 from replication.experiments import baselines
 from replication.paths import atomic_file
 from replication.experiments.paired import (IMAGENET, Arms, Measured, available, fetch_arms, plan_arms, recipe,
-                                           scale)
+                                           scale, with_stopping)
 
 NOTEBOOK = "10_neighbours"
 NOT_CLOSE_FLOOR = 10.0  # percent: FC7 neighbours beyond the pixel-nearest tenth of the training set
@@ -290,12 +290,14 @@ def claims_of(got: Mapping[str, Arms], params: Mapping[str, Any]) -> dict[str, d
     k, queries = numbers[0]["k"], numbers[0]["queries"]
     return {
         "neighbours.label_agreement": {
-            "measurement": claims.paired_measurement([n["fc7_agreement"] for n in numbers],
-                                                     [n["pixel_agreement"] for n in numbers], arms.seeds),
+            "measurement": with_stopping(claims.paired_measurement([n["fc7_agreement"] for n in numbers],
+                                                                   [n["pixel_agreement"] for n in numbers],
+                                                                   arms.seeds), arms, "baseline"),
             "scale": scale(arms, f"{k} neighbours of {queries} val queries; FC7 minus pixel label agreement, "
                                  "paired by seed")},
         "neighbours.not_close_in_l2": {
-            "measurement": claims.seeded_measurement([n["fc7_rank"] for n in numbers], arms.seeds),
+            "measurement": with_stopping(claims.seeded_measurement([n["fc7_rank"] for n in numbers], arms.seeds),
+                                         arms, "baseline"),
             "scale": scale(arms, f"{k} FC7 neighbours of {queries} val queries; their rank by pixel L2 among "
                                  "the training images")},
     }

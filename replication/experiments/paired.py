@@ -228,18 +228,46 @@ def pairs(arms: Arms, arm: str, reader: str, baseline_first: bool) -> tuple[list
     return (base, other) if baseline_first else (other, base)
 
 
+def mean_curve(runs: Sequence) -> list[float]:
+    """The validation top-1 error after each epoch, averaged over the runs (one arm's seeds)."""
+    return [float(v) for v in np.mean([[row["val_top1"] for row in run.history] for run in runs], axis=0)]
+
+
+def stopping(arms: Arms, *names: str) -> dict[str, dict]:
+    """A measurement's ``stopping`` entry: the protocol's stopping check on each named arm's mean
+    validation curve. ``claims.verdict`` reads it: a claim on an arm still improving is inconclusive,
+    and so is one on nets trained for fewer epochs than the check needs (nothing shows they stopped)."""
+    return {name: arm_stopping(arms.runs[name]) for name in names}
+
+
+def arm_stopping(runs: Sequence) -> dict:
+    """``stopping_check`` of the runs' mean validation curve; not passed below its three epochs."""
+    curve = mean_curve(runs)
+    if len(curve) < 3:
+        return {"epochs": len(curve), "passed": False, "why": "fewer than 3 epochs: no trend to read"}
+    return stopping_check(curve)
+
+
+def with_stopping(measurement: Mapping[str, Any], arms: Arms, *names: str) -> dict:
+    """The measurement with the ``stopping`` entry of the arms it compares (``stopping``)."""
+    return {**measurement, "stopping": stopping(arms, *names)}
+
+
 def paired_claim(arms: Arms, arm: str, reader: str, what: str, baseline_minus_arm: bool = False) -> dict:
     """``{"measurement", "scale"}``: per seed, ``reader`` of the arm minus the baseline's (or the
-    reverse), paired (``claims.paired_measurement``), with its scale."""
+    reverse), paired (``claims.paired_measurement``), with its scale and both arms' stopping checks."""
     first, second = pairs(arms, arm, reader, baseline_minus_arm)
-    return {"measurement": claims.paired_measurement(first, second, arms.seeds), "scale": scale(arms, what)}
+    measurement = claims.paired_measurement(first, second, arms.seeds)
+    return {"measurement": with_stopping(measurement, arms, "baseline", arm), "scale": scale(arms, what)}
 
 
 def paired_ratio_claim(arms: Arms, arm: str, reader: str, what: str, baseline_over_arm: bool = False) -> dict:
     """``{"measurement", "scale"}``: per seed, ``reader`` of the arm over the baseline's (or the
-    reverse), a paired ratio with its interval on the logs (``claims.paired_ratio_measurement``)."""
+    reverse), a paired ratio with its interval on the logs (``claims.paired_ratio_measurement``), with
+    both arms' stopping checks."""
     first, second = pairs(arms, arm, reader, baseline_over_arm)
-    return {"measurement": claims.paired_ratio_measurement(first, second, arms.seeds), "scale": scale(arms, what)}
+    measurement = claims.paired_ratio_measurement(first, second, arms.seeds)
+    return {"measurement": with_stopping(measurement, arms, "baseline", arm), "scale": scale(arms, what)}
 
 
 def paired_top5_claim(arms: Arms, arm: str, what: str, params: Mapping[str, Any],
@@ -350,8 +378,7 @@ def arms_table(arms: Arms | None, readers: Sequence[str] | None = None) -> pd.Da
         row = {"arm": arm, "what": ARMS[arm].what}
         for reader in readers:
             row[labels[reader]] = mean_ci([READERS[reader](run) for run in runs])
-        curve = np.mean([[r["val_top1"] for r in run.history] for run in runs], axis=0)
-        row["stopped improving"] = "yes" if stopping_check(list(curve))["passed"] else "no"
+        row["stopped improving"] = "yes" if arm_stopping(runs)["passed"] else "no"
         row["seeds"] = len(runs)
         rows.append(row)
     return pd.DataFrame(rows).set_index("arm")
