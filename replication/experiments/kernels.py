@@ -28,7 +28,8 @@ from replication import claims
 from replication.claims import Claim, register
 from replication.engine import figures
 from replication.engine.trainer import initial_model
-from replication.experiments.paired import (IMAGENET, Arms, Measured, measure_datasets, plan_datasets, scale)
+from replication.experiments.paired import (IMAGENET, Arms, Measured, measure_datasets, plan_datasets, scale,
+                                            with_stopping)
 
 NOTEBOOK = "09_kernels"
 CONTROL = "one_tower"
@@ -156,9 +157,11 @@ def claims_of(got: Mapping[str, Arms], params: Mapping[str, Any]) -> dict[str, d
     control_what = "conv1 of the one-tower net (arm one_tower), halves by index, one Mann-Whitney test a seed"
     return {
         "kernels.tower_split": not_learned(arms, "baseline", split_what) or {
-            "measurement": split_measurement(arms.runs["baseline"]), "scale": scale(arms, split_what)},
+            "measurement": with_stopping(split_measurement(arms.runs["baseline"]), arms, "baseline"),
+            "scale": scale(arms, split_what)},
         "kernels.one_tower_control": not_learned(arms, CONTROL, control_what) or {
-            "measurement": split_measurement(arms.runs[CONTROL]), "scale": scale(arms, control_what)},
+            "measurement": with_stopping(split_measurement(arms.runs[CONTROL]), arms, CONTROL),
+            "scale": scale(arms, control_what)},
     }
 
 
