@@ -68,8 +68,9 @@ data: $(STAMP)
 
 # The paired protocol's cpu runs (notebook 00 and the arms of 03-11), in the order the reports need them:
 # each dataset's tuning grid first (its baselines and arms are trained only once the grid confirms the
-# recipe), then every arm at the seeds the cpu reports read (profiles/cpu.yaml's, and notebook 09's five
-# for the baseline and one_tower), then the remaining seeds for more power. Every step skips what the store
+# recipe), then its baselines at the seeds the cpu reports read (all notebook 00 needs), then every arm at those
+# seeds (profiles/cpu.yaml's, and notebook 09's five for the baseline and one_tower), then the remaining
+# seeds for more power. Every step skips what the store
 # holds; a killed run resumes from its checkpoint. COMMIT=--git-commit commits each run as it lands (how the
 # project fills runs/). SEEDS given on the command line trains those seeds only.
 REPORT_SEEDS := [0, 1, 2]
@@ -80,9 +81,11 @@ CIFAR_ARMS := no_lrn lrn_scale_only
 TRAIN_PROTOCOL = $(PY) -m replication.experiments --profile cpu --only 00 $(COMMIT)
 protocol: $(STAMP)
 	$(TRAIN_PROTOCOL) --datasets imagenette --seeds '[]'
+	$(TRAIN_PROTOCOL) --datasets imagenette --seeds '$(or $(SEEDS),$(REPORT_SEEDS))'
 	$(TRAIN_PROTOCOL) --datasets imagenette --seeds '$(or $(SEEDS),$(REPORT_SEEDS))' --arms $(NETTE_ARMS)
 	$(if $(SEEDS),,$(TRAIN_PROTOCOL) --datasets imagenette --seeds '$(EXTRA_SEEDS)' --arms one_tower)
 	$(TRAIN_PROTOCOL) --datasets cifar --seeds '[]'
+	$(TRAIN_PROTOCOL) --datasets cifar --seeds '$(or $(SEEDS),$(REPORT_SEEDS))'
 	$(TRAIN_PROTOCOL) --datasets cifar --seeds '$(or $(SEEDS),$(REPORT_SEEDS))' --arms $(CIFAR_ARMS)
 	$(if $(SEEDS),,$(TRAIN_PROTOCOL) --datasets imagenette --seeds '$(EXTRA_SEEDS)' --arms $(NETTE_ARMS))
 	$(if $(SEEDS),,$(TRAIN_PROTOCOL) --datasets cifar --seeds '$(EXTRA_SEEDS)' --arms $(CIFAR_ARMS))
