@@ -4,6 +4,7 @@ stopping check; ensembles over complete predictions."""
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -137,6 +138,36 @@ def test_stopping_check_reads_the_trend_of_the_final_fifth(curve, passed):
     assert check["gain"] == pytest.approx(-np.polyfit([0, 1, 2], tail, 1)[0] * 2)
     with pytest.raises(ValueError, match="at least 3 epochs"):
         protocol.stopping_check([0.5, 0.4])
+
+
+# The recipes' schedule: 30 epochs, the rate divided after epochs 15 and 24, so the final fifth (six
+# epochs) is the last phase, and the epoch before it ran at the rate before.
+RATES = [0.01] * 15 + [0.001] * 9 + [0.0001] * 6
+
+
+def test_the_stopping_check_reads_the_last_phase_not_the_step_its_division_gives():
+    before = list(np.linspace(0.60, 0.30, 24))
+    stepped = before + [0.292, 0.293, 0.291, 0.292, 0.291, 0.292]  # 0.8 points in a step, then flat
+    assert not protocol.stopping_check(stepped)["passed"]  # without the rates the step reads as a trend
+    check = protocol.stopping_check(stepped, RATES)
+    assert check["passed"] and check["phase_epochs_read"] == 6 and abs(check["gain"]) < 0.001
+    falling = before + [0.295, 0.292, 0.289, 0.286, 0.283, 0.280]  # still 0.3 points an epoch at the last rate
+    check = protocol.stopping_check(falling, RATES)
+    assert not check["passed"] and check["gain"] == pytest.approx(0.018)
+    short = protocol.stopping_check([0.9, 0.8, 0.7], [0.01, 0.001, 0.0001])  # the smoke schedule
+    assert not short["passed"] and short["gain"] is None and "no trend" in short["why"]
+    with pytest.raises(ValueError, match="3 learning rates for 30 epochs"):
+        protocol.stopping_check(stepped, RATES[:3])
+
+
+def test_runs_stopping_reads_the_mean_curve_of_an_arms_seeds():
+    def run(curve):
+        return SimpleNamespace(history=[{"val_top1": v, "lr": r} for v, r in zip(curve, RATES)])
+    flat = [0.3] * 30
+    wobbly = [0.3 + (0.01 if e % 2 else -0.01) for e in range(30)]  # each seed noisy, the mean flat
+    assert protocol.runs_stopping([run(wobbly), run([2 * 0.3 - v for v in wobbly])])["gain"] == pytest.approx(0.0, abs=1e-12)
+    assert protocol.runs_stopping([run(flat)])["passed"]
+    assert not protocol.runs_stopping([SimpleNamespace(history=[{"val_top1": 0.5, "lr": 0.01}] * 2)])["passed"]
 
 
 def test_ensemble_over_complete_predictions_equals_a_direct_average():

@@ -113,9 +113,11 @@ def train_miniature(params: Mapping[str, Any], list_only: bool = False, git_comm
             return None
         run = runs.get(config, progress=not stored, device=params["device"], scratch=scratch)
         if not stored:
-            check = protocol.stopping_check([row["val_top1"] for row in run.history])
+            check = protocol.runs_stopping([run])
+            gained = (f"last {check['window']} epochs gained {pct(check['gain']):.2f} points" if check["gain"] is not None
+                      else check["why"])
             print(f"    top-1 {pct(run.summary['val_top1']):.1f}% ({'held-out part of train' if config.holdout_per_class else 'val'}), "
-                  f"last {check['window']} epochs gained {pct(check['gain']):.2f} points; "
+                  f"{gained}; "
                   f"{run.summary['train_seconds'] / 60:.1f} min -> {run.path}", flush=True)
             if git_commit and not scratch and int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 commits
                 subprocess.run(["git", "add", str(run.path)], check=True)

@@ -10,7 +10,7 @@ Section 3.3's own net. This module measures the two things that make such a reci
   images; the recipe's point must be the grid's best, and not at the grid's edge;
 - its baseline nets *have finished learning*: over the last fifth of the epochs, in the last phase
   of the schedule, their mean validation top-1 error improves by less than half a point, read from
-  the least-squares trend (``stopping_check``).
+  the least-squares trend (``protocol.stopping_check``).
 
 Both are checks (kind ``check``), not claims of the paper. The tables put the baselines' errors
 beside published results on the same data, and the cost of every choice in minutes.
@@ -33,7 +33,7 @@ from replication.engine import runs
 from replication.engine.config import TrainConfig
 from replication.experiments import baselines
 from replication.experiments.baselines import BaselineConfig
-from replication.experiments.protocol import ARMS, Recipe, recipes_for, stopping_check
+from replication.experiments.protocol import ARMS, Recipe, recipes_for, runs_stopping
 from replication.paths import REPO
 from replication.provenance import describe_machines
 
@@ -70,7 +70,8 @@ for _key, _label in (("imagenette", "Imagenette"), ("cifar", "CIFAR-10")):
     register(Claim(
         id=f"miniature.{_key}_stopped", notebook=NOTEBOOK, kind=CHECK,
         statement=f"{_label}: the baseline nets have stopped improving (their mean val top-1 error gains "
-                  f"less than {STOP_LIMIT_POINTS} points over the last fifth of the epochs, by its trend)",
+                  f"less than {STOP_LIMIT_POINTS} points over the last fifth of the epochs, by its trend in the last "
+                  "learning-rate phase)",
         paper_value=STOP_LIMIT_POINTS, paper_display=f"< {STOP_LIMIT_POINTS} pp",
         source={"section": "5"}, unit="percentage points", rule="all_below",
         params={"limit": STOP_LIMIT_POINTS},
@@ -110,14 +111,14 @@ def at_grid_edge(best, tuning: Sequence) -> bool:
     return len(rates) > 1 and best.config.lr in (rates[0], rates[-1])
 
 
-def final_gains(runs: Sequence) -> list[float]:
+def gain_points(check: Mapping[str, Any]) -> float | None:
+    """A stopping check's gain in percentage points; None when its last phase had no trend to read."""
+    return None if check["gain"] is None else pct(check["gain"])
+
+
+def final_gains(runs: Sequence) -> list[float | None]:
     """Each run's gain in val top-1 (percentage points) over the final fifth of its epochs."""
-    return [pct(stopping_check([row["val_top1"] for row in run.history])["gain"]) for run in runs]
-
-
-def mean_curve(runs: Sequence, key: str = "val_top1") -> list[float]:
-    """The error after each epoch, averaged over the runs (seeds) of one recipe."""
-    return list(np.mean([[row[key] for row in run.history] for run in runs], axis=0))
+    return [gain_points(runs_stopping([run])) for run in runs]
 
 
 def scale_of(recipe: Recipe, configs: Sequence, what: str) -> dict:
@@ -142,10 +143,13 @@ def checks_of(got: Mapping[str, list], params: Mapping[str, Any]) -> dict[str, d
             "scale": scale_of(recipe, [r.config for r in tuning],
                               f"tuning grid, {recipe.holdout_per_class} images a class held out of train")}
         seeds = [r.config.seed for r in baseline]
-        gain = pct(stopping_check(mean_curve(baseline))["gain"])  # the seeds' mean curve: less noise
+        check = runs_stopping(baseline)  # the seeds' mean curve: less noise
+        what = "baseline, val top-1 over the final fifth, in the last learning-rate phase"
         out[f"miniature.{recipe.key}_stopped"] = {
-            "measurement": {"value": gain, "seeds": seeds, "per_seed": final_gains(baseline)},
-            "scale": scale_of(recipe, [r.config for r in baseline], "baseline, val top-1 over the final fifth")}
+            "measurement": None if check["gain"] is None else
+            {"value": gain_points(check), "seeds": seeds, "per_seed": final_gains(baseline)},
+            "scale": scale_of(recipe, [r.config for r in baseline],
+                              what if check["gain"] is not None else f"{what}; not measurable: {check['why']}")}
     return out
 
 
@@ -164,14 +168,14 @@ def tuning_table(got: Mapping[str, list], params: Mapping[str, Any]) -> pd.DataF
         tuning = got[f"{recipe.key}_tuning"]
         best = best_of(tuning)
         for run in tuning:
-            check = stopping_check([row["val_top1"] for row in run.history])
+            gain = gain_points(runs_stopping([run]))
             last = run.history[-1]
             rows.append({
                 "dataset": recipe.key, "width": f"{run.config.model.get('width', 1.0):g}", "lr": f"{run.config.lr:g}",
                 "held-out top-1 %": f"{pct(run.summary['val_top1']):.1f}",
                 "held-out top-5 %": f"{pct(run.summary['val_top5']):.1f}",
                 "train top-1 % (test mode)": f"{pct(last['train_eval_top1']):.1f}" if "train_eval_top1" in last else "—",
-                "gain over final fifth, pp": f"{pct(check['gain']):.2f}",
+                "gain over final fifth, pp": "—" if gain is None else f"{gain:.2f}",
                 "best": "◀" if run is best else "",
                 "minutes": f"{_minutes(run):.1f}",
             })

@@ -23,7 +23,7 @@ from replication.data import DataError
 from replication.experiments import baselines, presets
 from replication.experiments.baselines import BaselineConfig
 from replication.experiments.protocol import (ARMS, IMAGENET_STAND_IN, MIN_TOP5_CLASSES, Recipe, final_fifth,
-                                              imagenet_recipe, recipes_for, stopping_check)
+                                              imagenet_recipe, recipes_for, runs_stopping)
 from replication.paths import user_store_dir
 from replication.provenance import describe_machines
 
@@ -228,24 +228,11 @@ def pairs(arms: Arms, arm: str, reader: str, baseline_first: bool) -> tuple[list
     return (base, other) if baseline_first else (other, base)
 
 
-def mean_curve(runs: Sequence) -> list[float]:
-    """The validation top-1 error after each epoch, averaged over the runs (one arm's seeds)."""
-    return [float(v) for v in np.mean([[row["val_top1"] for row in run.history] for run in runs], axis=0)]
-
-
 def stopping(arms: Arms, *names: str) -> dict[str, dict]:
     """A measurement's ``stopping`` entry: the protocol's stopping check on each named arm's mean
-    validation curve. ``claims.verdict`` reads it: a claim on an arm still improving is inconclusive,
-    and so is one on nets trained for fewer epochs than the check needs (nothing shows they stopped)."""
-    return {name: arm_stopping(arms.runs[name]) for name in names}
-
-
-def arm_stopping(runs: Sequence) -> dict:
-    """``stopping_check`` of the runs' mean validation curve; not passed below its three epochs."""
-    curve = mean_curve(runs)
-    if len(curve) < 3:
-        return {"epochs": len(curve), "passed": False, "why": "fewer than 3 epochs: no trend to read"}
-    return stopping_check(curve)
+    validation curve (``protocol.runs_stopping``). ``claims.verdict`` reads it: a claim on an arm still
+    improving is inconclusive, and so is one on nets whose last phase is too short to show a trend."""
+    return {name: runs_stopping(arms.runs[name]) for name in names}
 
 
 def with_stopping(measurement: Mapping[str, Any], arms: Arms, *names: str) -> dict:
@@ -378,7 +365,7 @@ def arms_table(arms: Arms | None, readers: Sequence[str] | None = None) -> pd.Da
         row = {"arm": arm, "what": ARMS[arm].what}
         for reader in readers:
             row[labels[reader]] = mean_ci([READERS[reader](run) for run in runs])
-        row["stopped improving"] = "yes" if arm_stopping(runs)["passed"] else "no"
+        row["stopped improving"] = "yes" if runs_stopping(runs)["passed"] else "no"
         row["seeds"] = len(runs)
         rows.append(row)
     return pd.DataFrame(rows).set_index("arm")

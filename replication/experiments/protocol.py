@@ -15,7 +15,7 @@ nets that differ only in what the claim is about.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -168,24 +168,53 @@ def final_fifth(epochs: int) -> int:
     return max(2, round(epochs / 5))
 
 
-def stopping_check(val_top1: list[float], threshold: float = 0.005) -> dict[str, Any]:
-    """Has the net stopped improving? The trend of val top-1 error over the run's final fifth.
+def stopping_check(val_top1: Sequence[float], lr: Sequence[float] | None = None,
+                   threshold: float = 0.005) -> dict[str, Any]:
+    """Has the net stopped improving? The trend of val top-1 error over the run's final fifth, within
+    its last learning-rate phase (DESIGN: "their last lr phase has flattened").
 
-    ``val_top1``: the error after each epoch (of one run, or the mean over seeds). The gain is the
-    least-squares slope over the last ``window + 1`` epochs times ``window``: how much the error
-    fell over the final fifth, read from the trend rather than from two noisy end points (a few
-    thousand validation images move the error by half a point from one epoch to the next). Passed
-    when the gain is less than ``threshold`` (half a point): the last phase of the schedule has
-    flattened out, so the net measures the recipe, not the start of learning.
+    ``val_top1``: the error after each epoch (of one run, or the mean over seeds); ``lr``: each epoch's
+    learning rate. The trend is the least-squares slope through the last ``window + 1`` epochs, less
+    any at their start that trained at an earlier rate: a division of the rate lowers the error in a
+    step at the phase's first epoch, and that step is the schedule's annealing, not the net still
+    learning. The gain is the slope times ``window``: how much the error falls over the final fifth at
+    the phase's trend, read from the trend rather than from two noisy end points (a few thousand
+    validation images move the error by half a point from one epoch to the next). Passed when the
+    gain is less than ``threshold`` (half a point). A last phase with fewer than three epochs in the
+    window has no trend to read: not passed, with the reason in ``why``.
     """
     if len(val_top1) < 3:
         raise ValueError(f"the stopping check needs at least 3 epochs, got {len(val_top1)}")
     k = min(final_fifth(len(val_top1)), len(val_top1) - 1)
-    tail = np.asarray(val_top1[-(k + 1):], dtype=float)
-    slope = float(np.polyfit(np.arange(k + 1), tail, 1)[0])
+    tail = list(val_top1[-(k + 1):])
+    if lr is not None:
+        if len(lr) != len(val_top1):
+            raise ValueError(f"{len(lr)} learning rates for {len(val_top1)} epochs")
+        rates = list(lr[-(k + 1):])
+        while rates and rates[0] != rates[-1]:
+            rates.pop(0)
+            tail.pop(0)
+    check = {"epochs": len(val_top1), "window": k, "phase_epochs_read": len(tail), "threshold": threshold}
+    if len(tail) < 3:
+        return {**check, "gain": None, "passed": False,
+                "why": f"only {len(tail)} epochs of the final fifth at the last learning rate: no trend to read"}
+    slope = float(np.polyfit(np.arange(len(tail)), np.asarray(tail, dtype=float), 1)[0])
     gain = -slope * k
-    return {"epochs": len(val_top1), "window": k, "gain": gain, "threshold": threshold,
-            "passed": gain < threshold}
+    return {**check, "gain": gain, "passed": gain < threshold}
+
+
+def mean_curve(runs: Sequence, key: str = "val_top1") -> list[float]:
+    """The error after each epoch, averaged over the runs (seeds) of one recipe and arm."""
+    return [float(v) for v in np.mean([[row[key] for row in run.history] for run in runs], axis=0)]
+
+
+def runs_stopping(runs: Sequence) -> dict[str, Any]:
+    """``stopping_check`` of the runs' mean validation curve (one arm's seeds: less noise than one run),
+    with their learning rates; not passed when they trained fewer than the check's three epochs."""
+    curve = mean_curve(runs)
+    if len(curve) < 3:
+        return {"epochs": len(curve), "gain": None, "passed": False, "why": "fewer than 3 epochs: no trend to read"}
+    return stopping_check(curve, [row["lr"] for row in runs[0].history] if "lr" in runs[0].history[0] else None)
 
 
 # Imagenette at 112 px keeps the paper's 11x11 stride-4 first layer; 9,469 training images and
