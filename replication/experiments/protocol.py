@@ -197,7 +197,8 @@ def stopping_check(val_top1: Sequence[float], lr: Sequence[float] | None = None,
     check = {"epochs": len(val_top1), "window": k, "phase_epochs_read": len(tail), "threshold": threshold}
     if len(tail) < 3:
         return {**check, "gain": None, "passed": False,
-                "why": f"only {len(tail)} epochs of the final fifth at the last learning rate: no trend to read"}
+                "why": f"only {len(tail)} epoch{'s' if len(tail) != 1 else ''} of the final fifth at the last "
+                       "learning rate: no trend to read"}
     slope = float(np.polyfit(np.arange(len(tail)), np.asarray(tail, dtype=float), 1)[0])
     gain = -slope * k
     return {**check, "gain": gain, "passed": gain < threshold}
