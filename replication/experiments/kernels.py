@@ -143,11 +143,12 @@ def not_learned(arms: Arms, arm: str, what: str) -> dict | None:
     share = median_init_share(arms.runs[arm])
     if share < INIT_SHARE_LIMIT:
         return None
+    nets = f"{len(arms.runs[arm])} net{'s' if len(arms.runs[arm]) != 1 else ''}"
     return {"measurement": None,
             "scale": {**scale(arms, what), "variant": (
                 f"{arms.recipe.net_label()}; {what}; not at this scale: conv1 "
                 f"kept its random initialisation (a median {share:.0%} of each kernel's energy along its initial "
-                f"weights, {len(arms.runs[arm])} net{'s' if len(arms.runs[arm]) != 1 else ''}; the test needs under {INIT_SHARE_LIMIT:.0%}), so a colour "
+                f"weights, {nets}; the test needs under {INIT_SHARE_LIMIT:.0%}), so a colour "
                 "statistic would measure the initialisation, not what the net learned")}}
 
 
