@@ -228,16 +228,11 @@ def pairs(arms: Arms, arm: str, reader: str, baseline_first: bool) -> tuple[list
     return (base, other) if baseline_first else (other, base)
 
 
-def stopping(arms: Arms, *names: str) -> dict[str, dict]:
-    """A measurement's ``stopping`` entry: the protocol's stopping check on each named arm's mean
+def with_stopping(measurement: Mapping[str, Any], arms: Arms, *names: str) -> dict:
+    """The measurement with its ``stopping`` entry: the protocol's stopping check on each named arm's mean
     validation curve (``protocol.runs_stopping``). ``claims.verdict`` reads it: a claim on an arm still
     improving is inconclusive, and so is one on nets whose last phase is too short to show a trend."""
-    return {name: runs_stopping(arms.runs[name]) for name in names}
-
-
-def with_stopping(measurement: Mapping[str, Any], arms: Arms, *names: str) -> dict:
-    """The measurement with the ``stopping`` entry of the arms it compares (``stopping``)."""
-    return {**measurement, "stopping": stopping(arms, *names)}
+    return {**measurement, "stopping": {name: runs_stopping(arms.runs[name]) for name in names}}
 
 
 def paired_claim(arms: Arms, arm: str, reader: str, what: str, baseline_minus_arm: bool = False) -> dict:
